@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { ServiceError } from '../errors';
+import { type Config, SETTINGS, type SettingKey } from './schema';
+import { BadValue } from './types';
+
+export const CONFIG_FILE_ENV = 'STREAM_SCORER_CONFIG';
+
+type Source = Readonly<Record<string, unknown>>;
+
+function readConfigFile(path: string): Source {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ServiceError('CONFIG_INVALID', `${CONFIG_FILE_ENV}=${path}: cannot read a JSON object from it (${(error as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ServiceError('CONFIG_INVALID', `${CONFIG_FILE_ENV}=${path}: must hold a JSON object keyed by setting names (e.g. "KAFKA_BROKERS")`);
+  }
+  const known = new Set(Object.values(SETTINGS).map((s) => s.env));
+  const unknown = Object.keys(parsed).filter((key) => !known.has(key));
+  if (unknown.length > 0) {
+    throw new ServiceError('CONFIG_INVALID', `${path}: unknown setting(s) ${unknown.join(', ')}; see docs/configuration.md`);
+  }
+  return parsed as Source;
+}
+
+/**
+ * Builds the one frozen configuration object. Environment beats file beats default.
+ * Every bad key is reported at once, each with its value and what was expected.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const filePath = env[CONFIG_FILE_ENV];
+  const file: Source = filePath ? readConfigFile(filePath) : {};
+  const problems: string[] = [];
+  const values: Partial<Record<SettingKey, unknown>> = {};
+
+  for (const key of Object.keys(SETTINGS) as SettingKey[]) {
+    const setting = SETTINGS[key];
+    const fromEnv = env[setting.env];
+    const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : file[setting.env];
+    if (raw === undefined || raw === null || raw === '') {
+      if ('default' in setting) values[key] = setting.default;
+      continue;
+    }
+    try {
+      values[key] = setting.parser.parse(raw);
+    } catch (error) {
+      if (!(error instanceof BadValue)) throw error;
+      const origin = fromEnv !== undefined && fromEnv !== '' ? 'environment' : filePath;
+      problems.push(`${setting.env}=${JSON.stringify(raw)} (${origin}): ${error.message}; expected ${setting.parser.kind}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ServiceError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return Object.freeze(values) as Config;
+}

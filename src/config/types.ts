@@ -1,0 +1,83 @@
+/** A value parser: raw text (env) or JSON value (file) in, typed value out, or a reason it is bad. */
+export interface Parser<T> {
+  readonly kind: string;
+  parse(raw: unknown): T;
+}
+
+class BadValue extends Error {}
+export { BadValue };
+
+function text(raw: unknown): string {
+  if (typeof raw === 'string') return raw.trim();
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  throw new BadValue(`expected a string, got ${typeof raw}`);
+}
+
+export function str(opts: { nonEmpty?: boolean; pattern?: RegExp } = {}): Parser<string> {
+  return {
+    kind: opts.pattern ? `string matching ${opts.pattern}` : 'string',
+    parse(raw) {
+      const value = text(raw);
+      if (opts.nonEmpty !== false && value === '') throw new BadValue('must not be empty');
+      if (opts.pattern && !opts.pattern.test(value)) throw new BadValue(`must match ${opts.pattern}`);
+      return value;
+    },
+  };
+}
+
+export function int(min: number, max: number): Parser<number> {
+  return {
+    kind: `integer ${min}..${max}`,
+    parse(raw) {
+      const value = typeof raw === 'number' ? raw : Number(text(raw));
+      if (!Number.isInteger(value)) throw new BadValue('is not an integer');
+      if (value < min || value > max) throw new BadValue(`must be between ${min} and ${max}`);
+      return value;
+    },
+  };
+}
+
+export function bool(): Parser<boolean> {
+  return {
+    kind: 'boolean (true/false)',
+    parse(raw) {
+      if (typeof raw === 'boolean') return raw;
+      const value = text(raw).toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(value)) return true;
+      if (['false', '0', 'no', 'off'].includes(value)) return false;
+      throw new BadValue('is not a boolean');
+    },
+  };
+}
+
+export function oneOf<const T extends string>(...choices: T[]): Parser<T> {
+  return {
+    kind: `one of ${choices.join(', ')}`,
+    parse(raw) {
+      const value = text(raw);
+      if (!(choices as string[]).includes(value)) throw new BadValue(`must be one of ${choices.join(', ')}`);
+      return value as T;
+    },
+  };
+}
+
+/** Comma-separated in the environment, an array in a file. */
+export function list(item: Parser<string>, opts: { nonEmpty?: boolean } = {}): Parser<readonly string[]> {
+  return {
+    kind: `comma-separated list of ${item.kind}`,
+    parse(raw) {
+      const parts = Array.isArray(raw)
+        ? raw.map((part) => item.parse(part))
+        : text(raw)
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== '')
+            .map((part) => item.parse(part));
+      if (opts.nonEmpty !== false && parts.length === 0) throw new BadValue('must name at least one item');
+      return Object.freeze(parts);
+    },
+  };
+}
+
+export const hostPort = str({ pattern: /^[A-Za-z0-9._-]+:\d{1,5}$/ });
+export const topicName = str({ pattern: /^[A-Za-z0-9._-]{1,249}$/ });

@@ -1,0 +1,88 @@
+import type { Config } from '../config/schema';
+import { createKafka } from '../kafka/client';
+import { createTopics } from '../kafka/admin';
+import { readContract } from '../model/contract';
+import { startService } from '../service';
+import { loadSchema } from '../stages/decode';
+import type { Logger } from '../telemetry/logger';
+import { startLocalBroker } from './local-broker';
+import { EventFactory, seededRandom } from './synthetic';
+
+function line(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/**
+ * The demo: a local broker when none is configured, the topics, the scorer with the example
+ * model, and a steady stream of synthetic events (some bad on purpose), with a live summary.
+ */
+export async function runDemo(config: Config, logger: Logger, brokersConfigured: boolean, stopSignal: Promise<void>): Promise<void> {
+  const broker = brokersConfigured ? undefined : startLocalBroker();
+  const effective: Config = broker ? { ...config, kafkaBrokers: broker.brokers } : config;
+  try {
+    const kafka = createKafka({ brokers: effective.kafkaBrokers, clientId: `${effective.kafkaClientId}-demo` }, logger);
+    await createTopics(kafka, [
+      ...effective.inputTopics.map((topic) => ({ topic, partitions: 3 })),
+      { topic: effective.outputTopic, partitions: 3 },
+      { topic: effective.deadLetterTopic, partitions: 1 },
+    ]);
+    const service = await startService(effective, logger);
+    const contract = readContract(effective.modelPath);
+    const eventType = loadSchema(effective.inputSchema, 'INPUT_SCHEMA');
+    const factory = new EventFactory(contract, seededRandom(Date.now() & 0xffffffff));
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+
+    const inputTopic = effective.inputTopics[0] as string;
+    const started = Date.now();
+    let sent = 0;
+    let lastSummary = { at: started, consumed: 0 };
+    let stopped = false;
+    void stopSignal.then(() => {
+      stopped = true;
+    });
+
+    line(`demo: producing ${effective.demoRate} events/s to ${inputTopic} (${effective.demoBadShare}% bad); predictions -> ${effective.outputTopic}, dead letters -> ${effective.deadLetterTopic}. Ctrl-C to stop.`);
+    const tickMs = 100;
+    const summaryEveryMs = 2_000;
+    let nextSummary = started + summaryEveryMs;
+    while (!stopped && (effective.demoDurationSeconds === 0 || Date.now() - started < effective.demoDurationSeconds * 1000)) {
+      const due = Math.floor(((Date.now() - started) / 1000) * effective.demoRate) - sent;
+      if (due > 0) {
+        const messages = [];
+        for (let i = 0; i < due; i += 1) {
+          const isBad = Math.random() * 100 < effective.demoBadShare;
+          const kind = isBad ? factory.badKind() : undefined;
+          let value: Buffer;
+          if (kind === undefined) value = eventType.toBuffer(factory.valid());
+          else if (kind === 'corrupt-bytes') value = factory.corruptBytes(eventType.toBuffer(factory.valid()));
+          else value = eventType.toBuffer(factory.bad(kind));
+          messages.push({ key: `card-${Math.floor(Math.random() * 1000)}`, value });
+        }
+        await producer.send({ topic: inputTopic, messages });
+        sent += due;
+      }
+      if (Date.now() >= nextSummary) {
+        nextSummary += summaryEveryMs;
+        const s = service.stats.snapshot();
+        const now = Date.now();
+        const rate = ((s.consumed - lastSummary.consumed) * 1000) / (now - lastSummary.at);
+        lastSummary = { at: now, consumed: s.consumed };
+        const reasons = Object.entries(s.byReason)
+          .map(([code, n]) => `${code}=${n}`)
+          .join(' ');
+        line(`[${((now - started) / 1000).toFixed(0)}s] sent=${sent} in=${s.consumed} predictions=${s.predictions} dead-letters=${s.deadLetters} (${reasons || 'none'}) rate=${rate.toFixed(0)}/s`);
+      }
+      await new Promise((r) => setTimeout(r, tickMs));
+    }
+    // Let the scorer catch up with what was sent before reporting.
+    const deadline = Date.now() + 15_000;
+    while (service.stats.consumed < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await producer.disconnect();
+    await service.stop();
+    const s = service.stats.snapshot();
+    line(`demo: done. sent=${sent} in=${s.consumed} predictions=${s.predictions} dead-letters=${s.deadLetters} ${JSON.stringify(s.byReason)}`);
+  } finally {
+    broker?.stop();
+  }
+}

@@ -1,0 +1,32 @@
+import { Kafka, type LogEntry, logLevel } from 'kafkajs';
+import type { Logger } from '../telemetry/logger';
+
+export interface ClientOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+}
+
+const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs logs through pino, as structured lines with the kafkajs namespace. */
+export function createKafka(options: ClientOptions, logger: Logger): Kafka {
+  const kafkaLogger = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        const { message, timestamp: _timestamp, logger: _logger, ...extra } = log;
+        kafkaLogger[LEVEL[level] ?? 'info']({ namespace, ...extra }, message);
+      },
+  });
+}
+
+export type { Kafka };

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { loadConfig } from './config/load';
+import { SETTINGS } from './config/schema';
+import { ServiceError } from './errors';
+import { createLogger } from './telemetry/logger';
+import { startTelemetry } from './telemetry/sdk';
+
+const USAGE = `usage: stream-scorer <command>
+
+  run        score the configured input topics (default)
+  demo       local broker (unless KAFKA_BROKERS is set), topics, scorer and a synthetic stream
+  contract   print the model contract read from the ONNX graph
+  config     print every setting with its value, default and meaning
+
+Settings come from the environment (or a JSON file named by STREAM_SCORER_CONFIG); see docs/configuration.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? 'run';
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+
+  if (command === 'config') {
+    for (const [key, setting] of Object.entries(SETTINGS)) {
+      const value = (config as Record<string, unknown>)[key];
+      process.stdout.write(`${setting.env}=${value === undefined ? '' : Array.isArray(value) ? value.join(',') : String(value)}\n    ${setting.doc}\n`);
+    }
+    return 0;
+  }
+  if (command === 'contract') {
+    const { readContract } = await import('./model/contract');
+    const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion });
+    const printable = { ...contract, inputs: contract.inputs.map((i) => ({ ...i, categories: i.categories ? [...i.categories] : undefined })) };
+    process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
+    return 0;
+  }
+  if (command !== 'run' && command !== 'demo') {
+    process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+    return 2;
+  }
+
+  // The SDK starts before anything loads kafkajs (service and demo are imported below).
+  const telemetry = startTelemetry({ serviceName: config.serviceName, serviceVersion: '0.1.0', otlpEndpoint: config.otlpEndpoint });
+  let signals = 0;
+  let requestStop: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => {
+    requestStop = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for the in-flight batch');
+      process.exit(130);
+    }
+    logger.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'stopping: finishing the in-flight batch, committing, leaving the group');
+    setTimeout(() => {
+      logger.error({ timeout_ms: config.shutdownTimeoutMs }, 'graceful stop took too long; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    requestStop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    if (command === 'demo') {
+      const { runDemo } = await import('./demo/run-demo');
+      await runDemo(config, logger, Boolean(process.env[SETTINGS.kafkaBrokers.env]), stopRequested);
+    } else {
+      const { startService } = await import('./service');
+      const service = await startService(config, logger);
+      await Promise.race([service.done, stopRequested]);
+      await service.stop();
+      await service.done;
+      logger.info(service.stats.snapshot(), 'stopped');
+    }
+    return 0;
+  } finally {
+    await telemetry.shutdown().catch(() => undefined);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof ServiceError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`stream-scorer: ${message}\n`);
+    process.exitCode = 1;
+    // kafkajs may keep sockets open after a failure; do not hang.
+    setTimeout(() => process.exit(1), 2_000).unref();
+  },
+);

@@ -1,0 +1,102 @@
+import type { Span, Tracer } from '@opentelemetry/api';
+import type { Rejection } from './errors';
+import type { ScoringModel } from './model/session';
+import { type DeadLetterContext, deadLetterRecord } from './output/dead-letter';
+import { predictionRecord } from './output/predictions';
+import type { OutputRecord, SourceMessage } from './records';
+import { checkBatch } from './stages/check/contract-check';
+import { type EventDecoder, decodeBatch } from './stages/decode';
+import { type PredictionContext, encodePredictions } from './stages/encode';
+import { scoreBatch } from './stages/score';
+import { BatchSpans } from './telemetry/message-spans';
+
+export interface PipelineDeps {
+  readonly decoder: EventDecoder;
+  readonly model: ScoringModel;
+  readonly prediction: PredictionContext;
+  readonly deadLetter: DeadLetterContext;
+  readonly tracer: Tracer;
+  readonly outputTopic: string;
+  readonly deadLetterTopic: string;
+  readonly maxScoreBatch: number;
+  readonly now?: () => number;
+}
+
+export interface ProcessedBatch {
+  readonly predictions: OutputRecord[];
+  readonly deadLetters: OutputRecord[];
+  /** Why each dead-lettered message was rejected, in deadLetters order. */
+  readonly rejections: Rejection[];
+  /** Ends the message spans once the records are acknowledged (or failed). */
+  finish(error?: Error): void;
+}
+
+/**
+ * decode → check → score → encode, then route: every message of the batch becomes exactly
+ * one prediction or exactly one dead-letter record. Nothing here talks to Kafka.
+ */
+export async function processBatch(deps: PipelineDeps, messages: readonly SourceMessage[]): Promise<ProcessedBatch> {
+  const now = deps.now ?? Date.now;
+  const spans = new BatchSpans(deps.tracer, messages, deps.deadLetter.consumerGroup);
+  const predictions: OutputRecord[] = [];
+  const deadLetters: OutputRecord[] = [];
+  const rejections: Rejection[] = [];
+  const sendSpans: Span[] = [];
+
+  const deadLetter = (index: number, rejection: Rejection): void => {
+    spans.reject(index, rejection);
+    const { headers, span } = spans.sendHeaders(index, deps.deadLetterTopic);
+    if (span) sendSpans.push(span);
+    deadLetters.push(deadLetterRecord(messages[index] as SourceMessage, rejection, deps.deadLetter, headers, now()));
+    rejections.push(rejection);
+  };
+
+  for (let from = 0; from < messages.length; from += deps.maxScoreBatch) {
+    const chunk = messages.slice(from, from + deps.maxScoreBatch);
+    const values = chunk.map((m) => m.value);
+
+    const t0 = now();
+    const decoded = decodeBatch(deps.decoder, values);
+    const t1 = now();
+    spans.stage('decode', t0, t1, from, from + chunk.length);
+
+    const checked = checkBatch(deps.model.contract, decoded.events, decoded.rejections);
+    const t2 = now();
+    spans.stage('check', t1, t2, from, from + chunk.length);
+
+    const scored = await scoreBatch(deps.model, checked.features);
+    const t3 = now();
+    const rows = checked.features.rows;
+    const absolute = Int32Array.from(rows, (i) => i + from);
+    spans.batchStage('score batch', t2, t3, absolute);
+    for (let r = 0; r < absolute.length; r += 1) spans.stage('score', t2, t3, absolute[r] as number, (absolute[r] as number) + 1);
+
+    const encoded = encodePredictions(deps.prediction, rows, decoded.events, chunk, scored, t3);
+
+    for (let i = 0; i < chunk.length; i += 1) {
+      const rejection = checked.rejections[i];
+      if (rejection) deadLetter(from + i, rejection);
+    }
+    for (let r = 0; r < rows.length; r += 1) {
+      const index = from + (rows[r] as number);
+      const rejection = encoded.rejections[r];
+      if (rejection) {
+        deadLetter(index, rejection);
+        continue;
+      }
+      const { headers, span } = spans.sendHeaders(index, deps.outputTopic);
+      if (span) sendSpans.push(span);
+      predictions.push(predictionRecord(messages[index] as SourceMessage, encoded.values[r] as Buffer, deps.prediction, headers));
+    }
+  }
+
+  return {
+    predictions,
+    deadLetters,
+    rejections,
+    finish(error?: Error) {
+      for (const span of sendSpans) span.end();
+      spans.endAll(error);
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import {
+  type Context,
+  type Link,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+  context,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
+import type { Rejection } from '../errors';
+import type { Headers, SourceMessage } from '../records';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_MESSAGING_BATCH_MESSAGE_COUNT,
+  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
+  ATTR_MESSAGING_KAFKA_MESSAGE_KEY,
+  ATTR_MESSAGING_KAFKA_OFFSET,
+  ATTR_MESSAGING_OPERATION_NAME,
+  ATTR_MESSAGING_OPERATION_TYPE,
+  ATTR_MESSAGING_SYSTEM,
+  ATTR_REJECTION_CODE,
+  ATTR_REJECTION_FIELD,
+  MESSAGING_SYSTEM_KAFKA,
+} from './semconv';
+
+const headerGetter: TextMapGetter<Headers> = {
+  keys: (carrier) => Object.keys(carrier),
+  get(carrier, key) {
+    const value = carrier[key];
+    if (value === undefined) return undefined;
+    if (Array.isArray(value)) return value.map((v) => v.toString());
+    return value.toString();
+  },
+};
+
+const headerSetter: TextMapSetter<Headers> = {
+  set(carrier, key, value) {
+    carrier[key] = value;
+  },
+};
+
+export function tracingHeaders(ctx: Context): Headers {
+  const headers: Headers = {};
+  propagation.inject(ctx, headers, headerSetter);
+  return headers;
+}
+
+/** Keys are logged only when they are printable and short; binary or long keys could leak data. */
+function safeKey(key: Buffer | null): string | undefined {
+  if (!key || key.length > 64) return undefined;
+  const text = key.toString('utf8');
+  return /^[\x20-\x7e]+$/.test(text) ? text : undefined;
+}
+
+/**
+ * The spans of one Kafka batch: a `process <topic>` span per message, a child of the
+ * producer's context from its traceparent header (not a link), with a child per stage.
+ * Stage spans get the batch's stage timings, since stages run over the whole batch.
+ */
+export class BatchSpans {
+  readonly spans: Span[];
+  private readonly contexts: Context[];
+  private readonly recording: boolean;
+
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly messages: readonly SourceMessage[],
+    consumerGroup: string,
+  ) {
+    const count = messages.length;
+    this.spans = new Array<Span>(count);
+    this.contexts = new Array<Context>(count);
+    const root = context.active();
+    let recording = false;
+    for (let i = 0; i < count; i += 1) {
+      const message = messages[i] as SourceMessage;
+      const parent = propagation.extract(root, message.headers, headerGetter);
+      const attributes: Record<string, string | number> = {
+        [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM_KAFKA,
+        [ATTR_MESSAGING_OPERATION_NAME]: 'process',
+        [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
+        [ATTR_MESSAGING_DESTINATION_NAME]: message.topic,
+        [ATTR_MESSAGING_DESTINATION_PARTITION_ID]: String(message.partition),
+        [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: consumerGroup,
+        [ATTR_MESSAGING_KAFKA_OFFSET]: Number(message.offset),
+      };
+      const key = safeKey(message.key);
+      if (key !== undefined) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_KEY] = key;
+      const span = tracer.startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+      this.spans[i] = span;
+      this.contexts[i] = trace.setSpan(parent, span);
+      recording ||= span.isRecording();
+    }
+    this.recording = recording;
+  }
+
+  /** Adds a `name` child span to every message span in [from, to), timed as the stage ran. */
+  stage(name: string, start: number, end: number, from = 0, to = this.messages.length): void {
+    if (!this.recording) return;
+    for (let i = from; i < to; i += 1) {
+      const parent = this.spans[i] as Span;
+      if (!parent.isRecording()) continue;
+      this.tracer.startSpan(name, { startTime: start }, this.contexts[i]).end(end);
+    }
+  }
+
+  /** One span for work done once for many messages (the ONNX call), linked to each message span. */
+  batchStage(name: string, start: number, end: number, indexes: ArrayLike<number>): void {
+    if (!this.recording || indexes.length === 0) return;
+    const links: Link[] = [];
+    for (let r = 0; r < indexes.length; r += 1) links.push({ context: (this.spans[indexes[r] as number] as Span).spanContext() });
+    this.tracer.startSpan(name, { startTime: start, links, attributes: { [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: indexes.length } }, context.active()).end(end);
+  }
+
+  reject(index: number, rejection: Rejection): void {
+    const span = this.spans[index] as Span;
+    if (!span.isRecording()) return;
+    span.setAttribute(ATTR_REJECTION_CODE, rejection.code);
+    span.setAttribute(ATTR_ERROR_TYPE, rejection.code);
+    if (rejection.field !== undefined) span.setAttribute(ATTR_REJECTION_FIELD, rejection.field);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: rejection.message });
+  }
+
+  /** Trace headers for the record written on behalf of message `index`, from a `send <topic>` span. */
+  sendHeaders(index: number, destination: string): { headers: Headers; span: Span | undefined } {
+    const parent = this.contexts[index] as Context;
+    if (!(this.spans[index] as Span).isRecording()) return { headers: tracingHeaders(parent), span: undefined };
+    const span = this.tracer.startSpan(
+      `send ${destination}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM_KAFKA,
+          [ATTR_MESSAGING_OPERATION_NAME]: 'send',
+          [ATTR_MESSAGING_OPERATION_TYPE]: 'send',
+          [ATTR_MESSAGING_DESTINATION_NAME]: destination,
+        },
+      },
+      parent,
+    );
+    return { headers: tracingHeaders(trace.setSpan(parent, span)), span };
+  }
+
+  endAll(error?: Error): void {
+    for (const span of this.spans) {
+      if (error && span.isRecording()) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.end();
+    }
+  }
+}
