@@ -24,6 +24,9 @@ export function createKafka(options: ClientOptions, logger: Logger): Kafka {
       () =>
       ({ namespace, level, log }: LogEntry) => {
         const { message, timestamp: _timestamp, logger: _logger, ...extra } = log;
+        // Said at every start because our idempotent producer has finite retries. That is deliberate:
+        // a send that keeps failing must fail the batch (nothing committed) rather than hang forever.
+        if (message === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') return;
         kafkaLogger[LEVEL[level] ?? 'info']({ namespace, ...extra }, message);
       },
   });

@@ -8,9 +8,9 @@ import {
   type TextMapSetter,
   type Tracer,
   context,
-  propagation,
   trace,
 } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Rejection } from '../errors';
 import type { Headers, SourceMessage } from '../records';
 import {
@@ -45,9 +45,15 @@ const headerSetter: TextMapSetter<Headers> = {
   },
 };
 
+/**
+ * W3C trace context is part of the product, not of the telemetry set-up: it flows from input
+ * to output headers even when no SDK is registered or nothing is exported.
+ */
+const propagator = new W3CTraceContextPropagator();
+
 export function tracingHeaders(ctx: Context): Headers {
   const headers: Headers = {};
-  propagation.inject(ctx, headers, headerSetter);
+  propagator.inject(ctx, headers, headerSetter);
   return headers;
 }
 
@@ -80,7 +86,7 @@ export class BatchSpans {
     let recording = false;
     for (let i = 0; i < count; i += 1) {
       const message = messages[i] as SourceMessage;
-      const parent = propagation.extract(root, message.headers, headerGetter);
+      const parent = propagator.extract(root, message.headers, headerGetter);
       const attributes: Record<string, string | number> = {
         [ATTR_MESSAGING_SYSTEM]: MESSAGING_SYSTEM_KAFKA,
         [ATTR_MESSAGING_OPERATION_NAME]: 'process',

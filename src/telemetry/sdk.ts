@@ -1,6 +1,6 @@
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, BatchSpanProcessor, NoopSpanProcessor, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 
@@ -27,7 +27,13 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     const url = `${options.otlpEndpoint.replace(/\/+$/, '')}/v1/traces`;
     spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
   }
+  // With nowhere to send spans, record none; the tracer still mints trace ids, so an event that
+  // arrives without a traceparent still leaves with one and its prediction can be followed.
+  const exporting = spanProcessors.length > 0;
+  const sampler: Sampler | undefined = exporting ? undefined : new AlwaysOffSampler();
+  if (!exporting) spanProcessors.push(new NoopSpanProcessor());
   const sdk = new NodeSDK({
+    ...(sampler ? { sampler } : {}),
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName, [ATTR_SERVICE_VERSION]: options.serviceVersion }),
     // An explicit list (even empty) keeps the SDK from guessing exporters from the environment.
     spanProcessors,
