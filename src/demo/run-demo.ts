@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema';
 import { createKafka } from '../kafka/client';
 import { createTopics } from '../kafka/admin';
+import { createEventSender } from '../kafka/producer';
 import { readContract } from '../model/contract';
 import { startService } from '../service';
 import { loadSchema } from '../stages/decode';
@@ -30,8 +31,7 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
     const contract = readContract(effective.modelPath);
     const eventType = loadSchema(effective.inputSchema, 'INPUT_SCHEMA');
     const factory = new EventFactory(contract, seededRandom(Date.now() & 0xffffffff));
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
+    const producer = await createEventSender(kafka);
 
     const inputTopic = effective.inputTopics[0] as string;
     const started = Date.now();
@@ -49,7 +49,7 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
     while (!stopped && (effective.demoDurationSeconds === 0 || Date.now() - started < effective.demoDurationSeconds * 1000)) {
       const due = Math.floor(((Date.now() - started) / 1000) * effective.demoRate) - sent;
       if (due > 0) {
-        const messages = [];
+        const messages: { key: Buffer; value: Buffer; headers: Record<string, never> }[] = [];
         for (let i = 0; i < due; i += 1) {
           const isBad = Math.random() * 100 < effective.demoBadShare;
           const kind = isBad ? factory.badKind() : undefined;
@@ -57,9 +57,9 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
           if (kind === undefined) value = eventType.toBuffer(factory.valid());
           else if (kind === 'corrupt-bytes') value = factory.corruptBytes(eventType.toBuffer(factory.valid()));
           else value = eventType.toBuffer(factory.bad(kind));
-          messages.push({ key: `card-${Math.floor(Math.random() * 1000)}`, value });
+          messages.push({ key: Buffer.from(`card-${Math.floor(Math.random() * 1000)}`), value, headers: {} });
         }
-        await producer.send({ topic: inputTopic, messages });
+        await producer.send(inputTopic, messages);
         sent += due;
       }
       if (Date.now() >= nextSummary) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, type KafkaMessage, type Message, logLevel } from 'kafkajs';
+import { Kafka, type KafkaMessage, type Message, Partitioners, logLevel } from 'kafkajs';
 
 /** Integration tests need the real broker that scripts/with-kafka.sh provides. */
 export function brokers(): string[] {
@@ -38,7 +38,7 @@ export async function createTestTopics(kafka: Kafka, name: string, partitions = 
 }
 
 export async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   await producer.send({ topic, messages, acks: -1 });
   await producer.disconnect();
