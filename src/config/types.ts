@@ -13,13 +13,13 @@ function text(raw: unknown): string {
   throw new BadValue(`expected a string, got ${typeof raw}`);
 }
 
-export function str(opts: { nonEmpty?: boolean; pattern?: RegExp } = {}): Parser<string> {
+export function str(opts: { nonEmpty?: boolean; pattern?: RegExp; kind?: string } = {}): Parser<string> {
   return {
-    kind: opts.pattern ? `string matching ${opts.pattern}` : 'string',
+    kind: opts.kind ?? (opts.pattern ? `string matching ${opts.pattern}` : 'string'),
     parse(raw) {
       const value = text(raw);
       if (opts.nonEmpty !== false && value === '') throw new BadValue('must not be empty');
-      if (opts.pattern && !opts.pattern.test(value)) throw new BadValue(`must match ${opts.pattern}`);
+      if (opts.pattern && !opts.pattern.test(value)) throw new BadValue(`is not a ${opts.kind ?? `string matching ${opts.pattern}`}`);
       return value;
     },
   };
@@ -64,7 +64,7 @@ export function oneOf<const T extends string>(...choices: T[]): Parser<T> {
 /** Comma-separated in the environment, an array in a file. */
 export function list(item: Parser<string>, opts: { nonEmpty?: boolean } = {}): Parser<readonly string[]> {
   return {
-    kind: `comma-separated list of ${item.kind}`,
+    kind: `comma-separated ${item.kind} list`,
     parse(raw) {
       const parts = Array.isArray(raw)
         ? raw.map((part) => item.parse(part))
@@ -79,5 +79,5 @@ export function list(item: Parser<string>, opts: { nonEmpty?: boolean } = {}): P
   };
 }
 
-export const hostPort = str({ pattern: /^[A-Za-z0-9._-]+:\d{1,5}$/ });
-export const topicName = str({ pattern: /^[A-Za-z0-9._-]{1,249}$/ });
+export const hostPort = str({ pattern: /^[A-Za-z0-9._-]+:\d{1,5}$/, kind: 'host:port' });
+export const topicName = str({ pattern: /^[A-Za-z0-9._-]{1,249}$/, kind: 'Kafka topic name (letters, digits, . _ -)' });

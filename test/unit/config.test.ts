@@ -80,3 +80,11 @@ describe('configuration', () => {
     }
   });
 });
+
+describe('docs/configuration.md', () => {
+  it('is the one generated from the schema (run `npm run docs:config` after changing a setting)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { configurationMarkdown } = await import('../../src/config/doc');
+    assert.equal(readFileSync(join(__dirname, '..', '..', 'docs', 'configuration.md'), 'utf8'), configurationMarkdown());
+  });
+});
