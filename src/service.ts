@@ -77,7 +77,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     { topic: config.outputTopic, setting: 'OUTPUT_TOPIC' },
     { topic: config.deadLetterTopic, setting: 'DEAD_LETTER_TOPIC' },
   ]);
-  const producer: RecordProducer = await createRecordProducer(kafka, { retries: 8 });
+  const producer: RecordProducer = await createRecordProducer(kafka, { retries: config.producerRetries });
 
   const handle = async (messages: Parameters<typeof processBatch>[1], heartbeat: () => Promise<void>): Promise<void> => {
     const processed = await processBatch(deps, messages);

@@ -45,6 +45,7 @@ export const SETTINGS = {
   maxBytesPerPartition: setting('CONSUMER_MAX_BYTES_PER_PARTITION', int(1024, 100 * 1024 * 1024), 1024 * 1024, 'Fetch size per partition.'),
   maxWaitMs: setting('CONSUMER_MAX_WAIT_MS', int(0, 60_000), 100, 'Longest a fetch waits for data.'),
   sessionTimeoutMs: setting('CONSUMER_SESSION_TIMEOUT_MS', int(6_000, 300_000), 30_000, 'Group session timeout.'),
+  producerRetries: setting('PRODUCER_RETRIES', int(0, 100), 8, 'Retries (with backoff, ~20 s in all at 8) before a failed write stops the service; nothing of that batch is committed.'),
   shutdownTimeoutMs: setting('SHUTDOWN_TIMEOUT_MS', int(1_000, 600_000), 30_000, 'Longest a graceful stop may take before the process exits anyway.'),
   otlpEndpoint: optional('OTEL_EXPORTER_OTLP_ENDPOINT', str(), 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318); traces are exported only when set.'),
   serviceName: setting('OTEL_SERVICE_NAME', str(), 'stream-scorer', 'service.name of traces and metrics.'),

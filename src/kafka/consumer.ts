@@ -39,6 +39,7 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
   const done = new Promise<void>((resolve, reject) => {
     settle = { resolve, reject };
   });
+  let failure: Error | undefined;
   consumer.on(consumer.events.CRASH, (event) => {
     if (!event.payload.restart) settle?.reject(event.payload.error);
   });
@@ -50,10 +51,21 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
-      if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload) => {
+      if (failure || batch.messages.length === 0 || !isRunning() || isStale()) return;
       const messages = batch.messages.map((m) => toSourceMessage(batch.topic, batch.partition, m));
-      await handle(messages, heartbeat);
+      try {
+        await handle(messages, heartbeat);
+      } catch (error) {
+        // The handler already retried what was worth retrying. Stop here: resolve and commit
+        // nothing from this batch, take no further batch, and leave the group.
+        failure = error as Error;
+        pause();
+        setImmediate(() => {
+          void consumer.disconnect().finally(() => settle?.reject(failure as Error));
+        });
+        return;
+      }
       const last = batch.messages[batch.messages.length - 1]?.offset as string;
       resolveOffset(last);
       // Commit right after the acks: the next offset to read is the one after the last handled.
