@@ -27,7 +27,11 @@ export function createKafka(options: ClientOptions, logger: Logger): Kafka {
         // Said at every start because our idempotent producer has finite retries. That is deliberate:
         // a send that keeps failing must fail the batch (nothing committed) rather than hang forever.
         if (message === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') return;
-        kafkaLogger[LEVEL[level] ?? 'info']({ namespace, ...extra }, message);
+        // kafkajs logs every error *response* at ERROR in its Connection layer, retriable ones
+        // included (coordinator loading, leader moved). Whether it is final shows in the call that
+        // made the request, which fails to our code and is logged there. So these are warnings.
+        const effective = level === logLevel.ERROR && namespace === 'Connection' ? 'warn' : (LEVEL[level] ?? 'info');
+        kafkaLogger[effective]({ namespace, ...extra }, message);
       },
   });
 }
