@@ -26,10 +26,13 @@ export function startLocalBroker(port = Number(process.env.KAFKA_PORT ?? 9092)):
     const started = spawnSync(script(), ['start'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     if (started.status !== 0) throw new Error(`scripts/kafka.sh start failed (exit ${started.status}); see its output above`);
   }
-  return {
-    brokers: [`127.0.0.1:${port}`],
-    stop() {
-      if (!wasRunning) spawnSync(script(), ['stop'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    },
+  let stopped = wasRunning;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    spawnSync(script(), ['stop'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   };
+  // A second Ctrl-C exits at once, past any finally: the broker we started must not outlive us.
+  process.once('exit', stop);
+  return { brokers: [`127.0.0.1:${port}`], stop };
 }
