@@ -103,7 +103,9 @@ export type ServiceErrorCode =
   | 'MODEL_INVALID'
   | 'CONTRACT_MISMATCH'
   | 'OUTPUT_UNWRITABLE'
-  | 'BROKER_UNAVAILABLE';
+  | 'BROKER_UNAVAILABLE'
+  /** The brokers refused the client's credentials or the TLS handshake failed: a configuration or secret problem. */
+  | 'KAFKA_AUTH_FAILED';
 
 export class ServiceError extends Error {
   constructor(

@@ -1,13 +1,15 @@
 import { trace } from '@opentelemetry/api';
 import type { Config } from './config/schema';
 import { ServiceError } from './errors';
-import { assertTopicsExist } from './kafka/admin';
+import { assertTopicsExist, missingTopics } from './kafka/admin';
 import { createKafka } from './kafka/client';
-import { type BatchConsumer, startBatchConsumer } from './kafka/consumer';
-import { type RecordProducer, createRecordProducer } from './kafka/producer';
+import { type BatchConsumer, type BatchContext, type BatchOutcome, startBatchConsumer } from './kafka/consumer';
+import { classifyKafkaError } from './kafka/errors';
+import { createOutputWriter } from './kafka/output-writer';
 import { readContract } from './model/contract';
 import { loadModel } from './model/session';
-import { type PipelineDeps, processBatch } from './pipeline';
+import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
+import type { SourceMessage } from './records';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
 import { createDecoder, loadSchema } from './stages/decode';
 import type { Logger } from './telemetry/logger';
@@ -72,33 +74,80 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId }, logger);
 
-  await assertTopicsExist(kafka, [
-    ...config.inputTopics.map((topic) => ({ topic, setting: 'INPUT_TOPICS' })),
+  const outputTopics = [
     { topic: config.outputTopic, setting: 'OUTPUT_TOPIC' },
     { topic: config.deadLetterTopic, setting: 'DEAD_LETTER_TOPIC' },
-  ]);
-  const producer: RecordProducer = await createRecordProducer(kafka, { retries: config.producerRetries });
+  ];
+  await assertTopicsExist(kafka, [...config.inputTopics.map((topic) => ({ topic, setting: 'INPUT_TOPICS' })), ...outputTopics]);
+  const writer = createOutputWriter(kafka, config.processingGuarantee, {
+    retries: config.producerRetries,
+    consumerGroup: config.groupId,
+    transactionalIdPrefix: config.transactionalIdPrefix ?? config.groupId,
+    transactionTimeoutMs: config.transactionTimeoutMs,
+  });
+  const committedOutcome = writer.guarantee === 'exactly-once' ? 'committed' : 'commit';
+  const attempts = new Map<string, number>();
+  let batchesWritten = 0;
 
-  const handle = async (messages: Parameters<typeof processBatch>[1], heartbeat: () => Promise<void>): Promise<void> => {
-    const processed = await processBatch(deps, messages);
-    await heartbeat();
+  const handle = async (batch: SourceMessage[], context: BatchContext): Promise<BatchOutcome> => {
+    const { topic, partition } = batch[0] as SourceMessage;
+    const key = `${topic}:${partition}`;
+    let messages = batch;
+    let processed: ProcessedBatch | undefined;
     try {
-      await producer.send([
-        { topic: config.outputTopic, records: processed.predictions },
-        { topic: config.deadLetterTopic, records: processed.deadLetters },
-      ]);
-    } catch (error) {
-      processed.finish(error as Error);
-      const first = messages[0];
-      throw new ServiceError(
-        'OUTPUT_UNWRITABLE',
-        `could not write ${processed.predictions.length} prediction(s) to ${config.outputTopic} and ${processed.deadLetters.length} dead-letter record(s) to ${config.deadLetterTopic} for ${first?.topic}[${first?.partition}] offsets ${first?.offset}..${messages[messages.length - 1]?.offset}; nothing from this batch was committed (${(error as Error).message})`,
-        { cause: error },
+      const committed = await writer.claim(topic, partition);
+      if (committed !== undefined) {
+        // A previous owner committed past what this consumer fetched: those records are done.
+        messages = messages.filter((m) => BigInt(m.offset) >= BigInt(committed));
+        if (messages.length < batch.length) logger.info({ topic, partition, skipped: batch.length - messages.length, committed }, 'skipped records a previous owner already committed');
+        if (messages.length === 0) return committedOutcome;
+      }
+      if (config.scoreDelayMs > 0) await pause(config.scoreDelayMs, context);
+      processed = await processBatch(deps, messages);
+      await context.heartbeat();
+      const last = messages[messages.length - 1] as SourceMessage;
+      await writer.write(
+        { topic, partition, nextOffset: (BigInt(last.offset) + 1n).toString() },
+        [
+          { topic: config.outputTopic, records: processed.predictions },
+          { topic: config.deadLetterTopic, records: processed.deadLetters },
+        ],
+        () => {
+          batchesWritten += 1;
+          if (batchesWritten === config.failpointKillBeforeCommit) {
+            logger.warn({ topic, partition, batch: batchesWritten }, 'failpoint: SIGKILL between produce and commit');
+            process.kill(process.pid, 'SIGKILL');
+          }
+        },
       );
+    } catch (error) {
+      processed?.finish(error as Error);
+      const failure = classifyKafkaError(error);
+      const missing = failure === 'permanent' ? [] : await missingTopics(kafka, outputTopics).catch(() => []);
+      if (failure === 'permanent' || missing.length > 0) {
+        const first = messages[0];
+        throw new ServiceError(
+          'OUTPUT_UNWRITABLE',
+          `could not write ${processed?.predictions.length ?? 0} prediction(s) to ${config.outputTopic} and ${processed?.deadLetters.length ?? 0} dead-letter record(s) to ${config.deadLetterTopic} for ${topic}[${partition}] offsets ${first?.offset}..${messages[messages.length - 1]?.offset}; nothing from this batch was committed. ${missing.length > 0 ? `Missing topic(s): ${missing.join(', ')}.` : ''} (${(error as Error).message})`,
+          { cause: error },
+        );
+      }
+      // Transient (broker away, leader moving) or fenced: never a dead letter. Start over with a
+      // fresh producer; the batch is fetched again from its first offset.
+      const attempt = (attempts.get(key) ?? 0) + 1;
+      attempts.set(key, attempt);
+      stats.retries += 1;
+      const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
+      logger.warn({ topic, partition, attempt, failure, wait_ms: Math.round(waitMs), error: (error as Error).message }, 'batch not written; retrying it');
+      await writer.reset(topic, partition);
+      await pause(waitMs, context);
+      return 'retry';
     }
+    attempts.delete(key);
     processed.finish();
     stats.record(messages.length, processed.predictions.length, processed.rejections);
-    logger.debug({ topic: messages[0]?.topic, partition: messages[0]?.partition, events: messages.length, predictions: processed.predictions.length, dead_letters: processed.deadLetters.length }, 'batch committed');
+    logger.debug({ topic, partition, events: messages.length, predictions: processed.predictions.length, dead_letters: processed.deadLetters.length }, 'batch written');
+    return committedOutcome;
   };
 
   let consumer: BatchConsumer;
@@ -112,27 +161,42 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         maxBytesPerPartition: config.maxBytesPerPartition,
         maxWaitMs: config.maxWaitMs,
         sessionTimeoutMs: config.sessionTimeoutMs,
+        readCommitted: true,
       },
       handle,
-      () => logger.info({ group: config.groupId }, 'joined consumer group'),
+      {
+        onJoin: (assignment) => {
+          logger.info({ group: config.groupId, assignment: Object.fromEntries(assignment) }, 'joined consumer group');
+          void writer.retain(assignment);
+        },
+      },
     );
   } catch (error) {
-    await producer.disconnect();
+    await writer.disconnect();
     throw error;
   }
-  logger.info({ input: config.inputTopics, output: config.outputTopic, dead_letter: config.deadLetterTopic, group: config.groupId }, 'scoring');
+  logger.info({ input: config.inputTopics, output: config.outputTopic, dead_letter: config.deadLetterTopic, group: config.groupId, guarantee: writer.guarantee }, 'scoring');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await consumer.stop();
-      await producer.disconnect();
+      await writer.disconnect();
     })();
     return stopping;
   };
   const done = consumer.done.catch(async (error: unknown) => {
-    await producer.disconnect().catch(() => undefined);
+    await writer.disconnect().catch(() => undefined);
     throw error;
   });
   return { stats, modelName: deps.prediction.modelName, modelVersion: deps.prediction.modelVersion, done, stop };
+}
+
+/** Waits up to `ms`, heartbeating so a long wait does not cost the group membership. */
+async function pause(ms: number, context: BatchContext): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && context.isRunning()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
+    await context.heartbeat().catch(() => undefined);
+  }
 }

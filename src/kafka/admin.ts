@@ -1,18 +1,23 @@
 import type { Kafka } from 'kafkajs';
 import { ServiceError } from '../errors';
 
-/** Refuses to start when a topic the service writes to or reads from does not exist. */
-export async function assertTopicsExist(kafka: Kafka, topics: readonly { topic: string; setting: string }[]): Promise<void> {
+/** The topics (as SETTING=topic) that do not exist on the cluster. */
+export async function missingTopics(kafka: Kafka, topics: readonly { topic: string; setting: string }[]): Promise<string[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t.topic));
-    if (missing.length > 0) {
-      throw new ServiceError('OUTPUT_UNWRITABLE', `topic(s) missing: ${missing.map((t) => `${t.setting}=${t.topic}`).join(', ')}. Create them (the broker does not auto-create) or fix the setting.`);
-    }
+    return topics.filter((t) => !existing.has(t.topic)).map((t) => `${t.setting}=${t.topic}`);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** Refuses to start when a topic the service writes to or reads from does not exist. */
+export async function assertTopicsExist(kafka: Kafka, topics: readonly { topic: string; setting: string }[]): Promise<void> {
+  const missing = await missingTopics(kafka, topics);
+  if (missing.length > 0) {
+    throw new ServiceError('OUTPUT_UNWRITABLE', `topic(s) missing: ${missing.join(', ')}. Create them (the broker does not auto-create) or fix the setting.`);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { SourceMessage } from '../records';
 import { toSourceMessage } from './convert';
+import { classifyKafkaError } from './errors';
 
 export interface ConsumerOptions {
   readonly groupId: string;
@@ -9,21 +10,38 @@ export interface ConsumerOptions {
   readonly maxBytesPerPartition: number;
   readonly maxWaitMs: number;
   readonly sessionTimeoutMs: number;
+  readonly readCommitted: boolean;
+}
+
+export interface BatchContext {
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping: long waits should end early. */
+  isRunning(): boolean;
 }
 
 /**
- * Handles one fetched batch (one topic-partition). It must resolve only after every output
- * record for these messages is acknowledged; the runner then commits past them.
+ * What became of a batch:
+ * - 'commit': every output is acknowledged; the consumer commits past the batch now;
+ * - 'committed': outputs and offset were committed together (exactly-once transaction);
+ * - 'retry': nothing was committed; the same messages are fetched and handled again.
+ * A handler throws only for errors that must stop the service.
  */
-export type BatchHandler = (messages: SourceMessage[], heartbeat: () => Promise<void>) => Promise<void>;
+export type BatchOutcome = 'commit' | 'committed' | 'retry';
+
+export type BatchHandler = (messages: SourceMessage[], context: BatchContext) => Promise<BatchOutcome>;
+
+export interface ConsumerHooks {
+  onJoin?(assignment: ReadonlyMap<string, readonly number[]>): void;
+  onBatch?(info: { topic: string; partition: number; highWatermark: string; lastOffset: string }): void;
+}
 
 export interface BatchConsumer {
-  /** Resolves when the consumer stops; rejects with the error that crashed it. */
+  /** Resolves when the consumer stops; rejects with the error that stopped it. */
   readonly done: Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions, handle: BatchHandler, onJoin?: () => void): Promise<BatchConsumer> {
+export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions, handle: BatchHandler, hooks: ConsumerHooks = {}): Promise<BatchConsumer> {
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs,
@@ -31,8 +49,9 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     maxBytesPerPartition: options.maxBytesPerPartition,
     maxWaitTimeInMs: options.maxWaitMs,
     allowAutoTopicCreation: false,
-    // A failed batch must not be skipped: after the handler's own retries, crash, and let the service stop.
-    retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000, restartOnFailure: async () => false },
+    readUncommitted: !options.readCommitted,
+    // A broker that goes away comes back: restart the consumer on anything but a permanent error.
+    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async (error) => classifyKafkaError(error) !== 'permanent' },
   });
 
   let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
@@ -43,7 +62,10 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
   consumer.on(consumer.events.CRASH, (event) => {
     if (!event.payload.restart) settle?.reject(event.payload.error);
   });
-  if (onJoin) consumer.on(consumer.events.GROUP_JOIN, () => onJoin());
+  consumer.on(consumer.events.GROUP_JOIN, (event) => {
+    const assignment = new Map(Object.entries(event.payload.memberAssignment));
+    hooks.onJoin?.(assignment);
+  });
 
   await consumer.connect();
   await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
@@ -54,11 +76,13 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload) => {
       if (failure || batch.messages.length === 0 || !isRunning() || isStale()) return;
       const messages = batch.messages.map((m) => toSourceMessage(batch.topic, batch.partition, m));
+      const last = batch.messages[batch.messages.length - 1]?.offset as string;
+      hooks.onBatch?.({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, lastOffset: last });
+      let outcome: BatchOutcome;
       try {
-        await handle(messages, heartbeat);
+        outcome = await handle(messages, { heartbeat, isRunning });
       } catch (error) {
-        // The handler already retried what was worth retrying. Stop here: resolve and commit
-        // nothing from this batch, take no further batch, and leave the group.
+        // Stop here: resolve and commit nothing from this batch, take no further batch, leave the group.
         failure = error as Error;
         pause();
         setImmediate(() => {
@@ -66,10 +90,13 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
         });
         return;
       }
-      const last = batch.messages[batch.messages.length - 1]?.offset as string;
+      // Unresolved, the batch is fetched again from its first offset.
+      if (outcome === 'retry') return;
       resolveOffset(last);
-      // Commit right after the acks: the next offset to read is the one after the last handled.
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      if (outcome === 'commit') {
+        // Right after the acks: the next offset to read is the one after the last handled.
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      }
       await heartbeat();
     },
   });

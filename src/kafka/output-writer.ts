@@ -1,0 +1,193 @@
+import { type Admin, CompressionTypes, type Kafka, Partitioners, type Producer, type Transaction } from 'kafkajs';
+import type { OutputRecord } from '../records';
+import { toKafkaMessage } from './convert';
+
+export interface OutputBatch {
+  readonly topic: string;
+  readonly records: readonly OutputRecord[];
+}
+
+/** The input position a batch of outputs stands for: everything below `nextOffset` is done. */
+export interface InputPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly nextOffset: string;
+}
+
+export type ProcessingGuarantee = 'at-least-once' | 'exactly-once';
+
+/**
+ * Writes the outputs of one input batch. In at-least-once mode the consumer commits after
+ * write() resolves; in exactly-once mode write() commits the input offset itself, in the same
+ * transaction as the outputs.
+ */
+export interface OutputWriter {
+  readonly guarantee: ProcessingGuarantee;
+  /**
+   * Called once before a batch is processed. Exactly-once: fences older producers of this
+   * partition and returns the committed offset, so records a zombie already committed are skipped.
+   */
+  claim(topic: string, partition: number): Promise<string | undefined>;
+  write(position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void>;
+  /** Drops the producer(s) after an error, so the next attempt starts from a fresh one. */
+  reset(topic: string, partition: number): Promise<void>;
+  /** Releases producers of partitions this instance no longer owns. */
+  retain(owned: ReadonlyMap<string, readonly number[]>): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+function topicMessages(batches: readonly OutputBatch[]) {
+  return batches.filter((b) => b.records.length > 0).map((b) => ({ topic: b.topic, messages: b.records.map(toKafkaMessage) }));
+}
+
+export interface WriterOptions {
+  readonly retries: number;
+  readonly consumerGroup: string;
+  readonly transactionalIdPrefix: string;
+  readonly transactionTimeoutMs: number;
+}
+
+const BASE_PRODUCER = {
+  allowAutoTopicCreation: false,
+  // Java-compatible murmur2: a prediction lands where a Java producer would put its key.
+  createPartitioner: Partitioners.DefaultPartitioner,
+  idempotent: true,
+  maxInFlightRequests: 1,
+} as const;
+
+class AtLeastOnceWriter implements OutputWriter {
+  readonly guarantee = 'at-least-once';
+  private producer: Producer | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly options: WriterOptions,
+  ) {}
+
+  private async connected(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.kafka.producer({
+        ...BASE_PRODUCER,
+        // Finite, so a send that keeps failing fails the batch (nothing committed) and the
+        // consumer retries it with a fresh producer instead of hanging in one forever.
+        retry: { retries: this.options.retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+      });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  async claim(): Promise<undefined> {
+    return undefined;
+  }
+
+  async write(_position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void> {
+    const messages = topicMessages(batches);
+    if (messages.length > 0) {
+      const producer = await this.connected();
+      await producer.sendBatch({ topicMessages: messages, acks: -1, compression: CompressionTypes.None });
+    }
+    beforeCommit?.();
+  }
+
+  async reset(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  async retain(): Promise<void> {}
+
+  async disconnect(): Promise<void> {
+    await this.reset();
+  }
+}
+
+/**
+ * One transactional producer per input partition (kafkajs has no KIP-447): its transactional id
+ * names the partition, so whoever processes the partition next fences whoever did before, and a
+ * zombie's open transaction is aborted by the broker.
+ */
+class ExactlyOnceWriter implements OutputWriter {
+  readonly guarantee = 'exactly-once';
+  private readonly producers = new Map<string, Producer>();
+  private admin: Admin | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly options: WriterOptions,
+  ) {}
+
+  transactionalId(topic: string, partition: number): string {
+    return `${this.options.transactionalIdPrefix}-${topic}-${partition}`;
+  }
+
+  async claim(topic: string, partition: number): Promise<string | undefined> {
+    const key = `${topic}:${partition}`;
+    if (this.producers.has(key)) return undefined;
+    const producer = this.kafka.producer({
+      ...BASE_PRODUCER,
+      transactionalId: this.transactionalId(topic, partition),
+      transactionTimeout: this.options.transactionTimeoutMs,
+      retry: { retries: this.options.retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    await producer.connect();
+    // kafkajs initialises the producer id with the first transaction: that bump of the epoch is
+    // what fences a previous owner and aborts its open transaction.
+    const probe = await producer.transaction();
+    await probe.abort();
+    this.producers.set(key, producer);
+    // Only now is the committed offset final: a zombie can no longer commit past it.
+    this.admin ??= this.kafka.admin();
+    await this.admin.connect();
+    const [offsets] = await this.admin.fetchOffsets({ groupId: this.options.consumerGroup, topics: [topic] });
+    const committed = offsets?.partitions.find((p) => p.partition === partition)?.offset;
+    return committed !== undefined && committed !== '-1' ? committed : undefined;
+  }
+
+  async write(position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void> {
+    const producer = this.producers.get(`${position.topic}:${position.partition}`);
+    if (!producer) throw new Error(`no producer claimed ${position.topic}[${position.partition}]`);
+    const transaction: Transaction = await producer.transaction();
+    try {
+      const messages = topicMessages(batches);
+      if (messages.length > 0) await transaction.sendBatch({ topicMessages: messages, acks: -1, compression: CompressionTypes.None });
+      await transaction.sendOffsets({
+        consumerGroupId: this.options.consumerGroup,
+        topics: [{ topic: position.topic, partitions: [{ partition: position.partition, offset: position.nextOffset }] }],
+      });
+      beforeCommit?.();
+      await transaction.commit();
+    } catch (error) {
+      await transaction.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async reset(topic: string, partition: number): Promise<void> {
+    const key = `${topic}:${partition}`;
+    const producer = this.producers.get(key);
+    this.producers.delete(key);
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  async retain(owned: ReadonlyMap<string, readonly number[]>): Promise<void> {
+    for (const key of [...this.producers.keys()]) {
+      const [topic, partition] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
+      if (!(owned.get(topic) ?? []).includes(partition)) await this.reset(topic, partition);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    for (const key of [...this.producers.keys()]) {
+      const [topic, partition] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
+      await this.reset(topic, partition);
+    }
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+}
+
+export function createOutputWriter(kafka: Kafka, guarantee: ProcessingGuarantee, options: WriterOptions): OutputWriter {
+  return guarantee === 'exactly-once' ? new ExactlyOnceWriter(kafka, options) : new AtLeastOnceWriter(kafka, options);
+}
