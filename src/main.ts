@@ -11,6 +11,8 @@ const USAGE = `usage: stream-scorer <command>
   demo       local broker (unless KAFKA_BROKERS is set), topics, scorer and a synthetic stream
   contract   print the model contract read from the ONNX graph
   config     print every setting with its value, default and meaning
+  verify     account for every input record: events in, accounted for, lost, duplicated
+             (reads INPUT_TOPICS, OUTPUT_TOPIC, DEAD_LETTER_TOPIC; read_committed in exactly-once mode)
 
 Settings come from the environment (or a JSON file named by STREAM_SCORER_CONFIG); see docs/configuration.md.`;
 
@@ -36,6 +38,20 @@ async function main(argv: string[]): Promise<number> {
     const printable = { ...contract, inputs: contract.inputs.map((i) => ({ ...i, categories: i.categories ? [...i.categories] : undefined })) };
     process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
     return 0;
+  }
+  if (command === 'verify') {
+    const { createKafka } = await import('./kafka/client');
+    const { loadSchema } = await import('./stages/decode');
+    const { verifyTopics, formatReport } = await import('./verify/verify');
+    const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-verify` }, logger);
+    const report = await verifyTopics(
+      kafka,
+      { inputs: config.inputTopics, output: config.outputTopic, deadLetter: config.deadLetterTopic },
+      loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA'),
+      config.processingGuarantee === 'exactly-once',
+    );
+    process.stdout.write(`${formatReport(report)}\n`);
+    return report.lost === 0 && (config.processingGuarantee === 'at-least-once' || report.duplicated === 0) ? 0 : 3;
   }
   if (command !== 'run' && command !== 'demo') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { trace } from '@opentelemetry/api';
 import type { Config } from './config/schema';
 import { ServiceError } from './errors';
@@ -7,6 +8,7 @@ import { type BatchConsumer, type BatchContext, type BatchOutcome, startBatchCon
 import { classifyKafkaError } from './kafka/errors';
 import { createOutputWriter } from './kafka/output-writer';
 import { readContract } from './model/contract';
+import { verifyModelFile } from './model/integrity';
 import { loadModel } from './model/session';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
 import type { SourceMessage } from './records';
@@ -29,6 +31,7 @@ export const SERVICE_VERSION = '0.1.0';
 
 /** Everything that can be checked without a broker: config, schemas, model contract. */
 export async function prepare(config: Config, logger: Logger): Promise<Omit<PipelineDeps, 'tracer'>> {
+  const modelSha256 = verifyModelFile(config.modelPath, config.modelSha256);
   const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion });
   const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
   const writer = config.inputWriterSchema ? loadSchema(config.inputWriterSchema, 'INPUT_WRITER_SCHEMA') : undefined;
@@ -46,6 +49,8 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
     {
       model: contract.name,
       model_version: contract.version,
+      model_sha256: modelSha256,
+      model_sha256_pinned: config.modelSha256 !== undefined,
       inputs: contract.inputs.map((i) => ({ name: i.name, kind: i.kind, categories: i.categories?.size })),
     },
     'model contract read from the ONNX graph',
@@ -72,7 +77,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const prepared = await prepare(config, logger);
   const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION) };
   const stats = new ServiceStats();
-  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId }, logger);
+  const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
 
   const outputTopics = [
     { topic: config.outputTopic, setting: 'OUTPUT_TOPIC' },
@@ -115,7 +120,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         () => {
           batchesWritten += 1;
           if (batchesWritten === config.failpointKillBeforeCommit) {
-            logger.warn({ topic, partition, batch: batchesWritten }, 'failpoint: SIGKILL between produce and commit');
+            // Written synchronously: the process dies on the next line, before pino's pipe drains.
+            writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGKILL between produce and commit', topic, partition, batch: batchesWritten, events: messages.length })}\n`);
             process.kill(process.pid, 'SIGKILL');
           }
         },

@@ -21,7 +21,7 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
   const broker = brokersConfigured ? undefined : startLocalBroker();
   const effective: Config = broker ? { ...config, kafkaBrokers: broker.brokers } : config;
   try {
-    const kafka = createKafka({ brokers: effective.kafkaBrokers, clientId: `${effective.kafkaClientId}-demo` }, logger);
+    const kafka = createKafka({ brokers: effective.kafkaBrokers, clientId: `${effective.kafkaClientId}-demo`, security: effective }, logger);
     await createTopics(kafka, [
       ...effective.inputTopics.map((topic) => ({ topic, partitions: 3 })),
       { topic: effective.outputTopic, partitions: 3 },

@@ -1,9 +1,12 @@
 import { Kafka, type LogEntry, logLevel } from 'kafkajs';
 import type { Logger } from '../telemetry/logger';
+import { type KafkaSecuritySettings, resolveKafkaSecurity, withSecurityErrors } from './security';
 
 export interface ClientOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
+  /** TLS / SASL settings (pass the Config); validated here, files read here. Unset: PLAINTEXT. */
+  readonly security?: KafkaSecuritySettings;
 }
 
 const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -16,9 +19,13 @@ const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 /** kafkajs logs through pino, as structured lines with the kafkajs namespace. */
 export function createKafka(options: ClientOptions, logger: Logger): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
-  return new Kafka({
+  const security = resolveKafkaSecurity(options.security ?? { kafkaSecurityProtocol: 'PLAINTEXT' });
+  if (security.protocol !== 'PLAINTEXT') logger.info({ kafka_security: security.summary }, 'kafka client security');
+  const kafka = new Kafka({
     clientId: options.clientId,
     brokers: [...options.brokers],
+    ...(security.ssl ? { ssl: security.ssl } : {}),
+    ...(security.sasl ? { sasl: security.sasl } : {}),
     logLevel: logLevel.WARN,
     logCreator:
       () =>
@@ -34,6 +41,7 @@ export function createKafka(options: ClientOptions, logger: Logger): Kafka {
         kafkaLogger[effective]({ namespace, ...extra }, message);
       },
   });
+  return withSecurityErrors(kafka, security);
 }
 
 export type { Kafka };
