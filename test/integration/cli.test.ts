@@ -77,4 +77,24 @@ describe('integration: the stream-scorer CLI as a process', () => {
     const committed = await committedOffsets(kafka, topics.group, topics.input);
     for (const [partition, end] of ends) assert.equal(committed.get(partition), end, `partition ${partition}`);
   });
+
+  it('a second signal during the graceful stop exits at once', async () => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 'cli-second-signal', 1);
+    const run = runCli(['run'], {
+      KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '',
+      INPUT_TOPICS: topics.input,
+      OUTPUT_TOPIC: topics.output,
+      DEAD_LETTER_TOPIC: topics.deadLetter,
+      KAFKA_GROUP_ID: topics.group,
+      LOG_LEVEL: 'info',
+    });
+    const deadline = Date.now() + 30_000;
+    while (!run.output().includes('"msg":"scoring"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    run.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 20));
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exit, 130);
+    assert.match(run.output(), /second signal: exiting without waiting/);
+  });
 });
