@@ -83,7 +83,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     { topic: config.outputTopic, setting: 'OUTPUT_TOPIC' },
     { topic: config.deadLetterTopic, setting: 'DEAD_LETTER_TOPIC' },
   ];
-  await assertTopicsExist(kafka, [...config.inputTopics.map((topic) => ({ topic, setting: 'INPUT_TOPICS' })), ...outputTopics]);
+  await untilBrokerAnswers(() => assertTopicsExist(kafka, [...config.inputTopics.map((topic) => ({ topic, setting: 'INPUT_TOPICS' })), ...outputTopics]), config.startupTimeoutMs, logger);
   const writer = createOutputWriter(kafka, config.processingGuarantee, {
     retries: config.producerRetries,
     consumerGroup: config.groupId,
@@ -203,6 +203,26 @@ async function pause(ms: number, context: BatchContext): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until && context.isRunning()) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
+/**
+ * Start-up meets the broker before anything else. A broker that is not there yet (rolling
+ * restart, pod scheduled first) is waited for with backoff; a permanent answer (missing topic,
+ * not authorized) fails at once.
+ */
+async function untilBrokerAnswers(check: () => Promise<void>, timeoutMs: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (error instanceof ServiceError || classifyKafkaError(error) === 'permanent' || Date.now() > deadline) throw error;
+      const waitMs = Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
+      logger.warn({ attempt, wait_ms: waitMs, error: (error as Error).message }, 'brokers not reachable yet; waiting');
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
+
     await context.heartbeat().catch(() => undefined);
   }
 }

@@ -60,6 +60,7 @@ export const SETTINGS = {
   scoreDelayMs: setting('SCORE_DELAY_MS', int(0, 600_000), 0, 'testing: artificial delay per batch before scoring, to show slow scoring keeps group membership.'),
   failpointKillBeforeCommit: optional('FAILPOINT_KILL_BEFORE_COMMIT', int(1, 1_000_000), 'testing: SIGKILL this process between the outputs of batch N being acknowledged and its offset being committed.'),
   producerRetries: setting('PRODUCER_RETRIES', int(0, 100), 5, 'Client-level retries of one write attempt; after them the batch is retried as a whole with a fresh producer (transient errors) or the service stops (permanent ones).'),
+  startupTimeoutMs: setting('STARTUP_TIMEOUT_MS', int(0, 3_600_000), 300_000, 'How long start-up waits for unreachable brokers (with backoff) before giving up.'),
   shutdownTimeoutMs: setting('SHUTDOWN_TIMEOUT_MS', int(1_000, 600_000), 30_000, 'Longest a graceful stop may take before the process exits anyway.'),
   otlpEndpoint: optional('OTEL_EXPORTER_OTLP_ENDPOINT', str(), 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318); traces are exported only when set.'),
   serviceName: setting('OTEL_SERVICE_NAME', str(), 'stream-scorer', 'service.name of traces and metrics.'),

@@ -33,12 +33,14 @@ function scorerEnv(brokers: string[], topics: TestTopics, mode: Mode, extra: Rec
     // Small fetches keep batches (and so the at-least-once duplicate bound) small.
     CONSUMER_MAX_BYTES_PER_PARTITION: '16384',
     RETRY_BACKOFF_MAX_MS: '2000',
+    // Several scorers run at once: each takes any free port for /healthz and /metrics.
+    HEALTH_PORT: '0',
     ...extra,
   };
 }
 
 /** Verifies until everything is accounted for (or the deadline), and prints the figures. */
-async function settle(t: TestContext, kafka: Kafka, topics: TestTopics, mode: Mode, expected: number, timeoutMs = 90_000): Promise<VerifyReport> {
+async function settle(t: TestContext, kafka: Kafka, topics: TestTopics, mode: Mode, expected: number, timeoutMs = 90_000, scorers: readonly ScorerProcess[] = []): Promise<VerifyReport> {
   const deadline = Date.now() + timeoutMs;
   let report: VerifyReport;
   for (;;) {
@@ -47,6 +49,10 @@ async function settle(t: TestContext, kafka: Kafka, topics: TestTopics, mode: Mo
     await sleep(2_000);
   }
   t.diagnostic(`[${mode}] ${t.name}\n${formatReport(report)}`);
+  if (report.lost > 0) {
+    // The scorer's own account of what went wrong is the first thing to read.
+    for (const scorer of scorers) t.diagnostic(`scorer pid ${scorer.child.pid} log tail:\n${scorer.output().slice(-6_000)}`);
+  }
   return report;
 }
 
@@ -55,6 +61,15 @@ async function stopAll(scorers: ScorerProcess[]): Promise<void> {
     if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGTERM');
     await Promise.race([s.exit, sleep(20_000)]);
     if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+  }
+}
+
+/** Faults are injected into a running scorer, not one still starting (a slow machine takes seconds). */
+async function untilScoring(scorer: ScorerProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!scorer.output().includes('"msg":"scoring"')) {
+    if (Date.now() > deadline || scorer.child.exitCode !== null) throw new Error(`scorer did not start:\n${scorer.output().slice(-3_000)}`);
+    await sleep(100);
   }
 }
 
@@ -175,17 +190,37 @@ for (const mode of MODES) {
       const total = 4_000;
       const scorer = spawnScorer(scorerEnv(broker.brokers, topics, mode));
       scorers.push(scorer);
+      await untilScoring(scorer);
       const traffic = sendTraffic(broker.brokers, topics.input, total, 800);
       await sleep(2_000);
       broker.signal('SIGKILL');
       await sleep(2_000);
       broker.start();
       await traffic;
-      const report = await settle(t, kafka, topics, mode, total, 150_000);
+      const report = await settle(t, kafka, topics, mode, total, 150_000, [scorer]);
       assert.equal(report.eventsIn, total);
       assert.equal(report.lost, 0);
       if (mode === 'exactly-once') assert.equal(report.extraOutputs, 0);
       assert.equal(scorer.child.exitCode, null, 'the scorer kept running');
+      assert.match(scorer.output(), /ECONNREFUSED|Connection error|batch not written/, 'the scorer did see the broker go away');
+    });
+
+    it('scorer started while the broker is down: waits for it, then scores everything', async (t) => {
+      const topics = await createTestTopics(kafka, `bdown-${mode}`, 2);
+      broker.stop();
+      const scorer = spawnScorer(scorerEnv(broker.brokers, topics, mode));
+      scorers.push(scorer);
+      // Longer than the client's own connection retries (about 10 s), so the service's wait is what holds.
+      await sleep(14_000);
+      assert.equal(scorer.child.exitCode, null, 'still waiting, not crashed');
+      broker.start();
+      await untilScoring(scorer);
+      const total = 1_000;
+      await sendTraffic(broker.brokers, topics.input, total, 5_000);
+      const report = await settle(t, kafka, topics, mode, total, 90_000, [scorer]);
+      assert.equal(report.lost, 0);
+      assert.equal(report.extraOutputs, 0);
+      assert.match(scorer.output(), /brokers not reachable yet; waiting/, 'the service waited for the broker');
     });
 
     it('broker paused longer than the session timeout, then resumed: nothing lost, no restart needed', async (t) => {
@@ -193,13 +228,14 @@ for (const mode of MODES) {
       const total = 3_000;
       const scorer = spawnScorer(scorerEnv(broker.brokers, topics, mode, { CONSUMER_SESSION_TIMEOUT_MS: '6000' }));
       scorers.push(scorer);
+      await untilScoring(scorer);
       const traffic = sendTraffic(broker.brokers, topics.input, total, 600);
       await sleep(2_000);
       broker.signal('SIGSTOP');
       await sleep(10_000);
       broker.signal('SIGCONT');
       await traffic;
-      const report = await settle(t, kafka, topics, mode, total, 150_000);
+      const report = await settle(t, kafka, topics, mode, total, 150_000, [scorer]);
       assert.equal(report.lost, 0);
       if (mode === 'exactly-once') assert.equal(report.extraOutputs, 0);
       assert.equal(scorer.child.exitCode, null, 'the scorer kept running');

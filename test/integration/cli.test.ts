@@ -9,7 +9,7 @@ import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT, referenceCases } fro
 function runCli(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, ...env },
+    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, HEALTH_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

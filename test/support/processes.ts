@@ -14,7 +14,7 @@ export interface ScorerProcess {
 export function spawnScorer(env: Record<string, string>): ScorerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'run'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, LOG_LEVEL: 'info', HEALTH_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
