@@ -198,11 +198,6 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   return { stats, modelName: deps.prediction.modelName, modelVersion: deps.prediction.modelVersion, done, stop };
 }
 
-/** Waits up to `ms`, heartbeating so a long wait does not cost the group membership. */
-async function pause(ms: number, context: BatchContext): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until && context.isRunning()) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
 /**
  * Start-up meets the broker before anything else. A broker that is not there yet (rolling
  * restart, pod scheduled first) is waited for with backoff; a permanent answer (missing topic,
@@ -223,6 +218,11 @@ async function untilBrokerAnswers(check: () => Promise<void>, timeoutMs: number,
   }
 }
 
+/** Waits up to `ms`, heartbeating so a long wait does not cost the group membership. */
+async function pause(ms: number, context: BatchContext): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && context.isRunning()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
     await context.heartbeat().catch(() => undefined);
   }
 }
