@@ -25,6 +25,11 @@
 #                          defaults): comma-separated key=value, or newline-separated when a
 #                          value itself contains commas
 #   KAFKA_CLUSTER_ID       cluster id used when formatting        (default: random)
+#   KAFKA_SASL_SSL_PORT    also listen for SASL_SSL on this port   (default: off). A test CA and a
+#                          broker certificate (openssl) go to <instance dir>/tls, and a SCRAM-SHA-512
+#                          and SCRAM-SHA-256 user is created when the storage is formatted; the
+#                          client's files: tls/ca.crt, tls/client/username, tls/client/password
+#   KAFKA_SCRAM_USER       name of that SCRAM user                 (default stream-scorer)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker          (default 90)
 #   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM           (default 30)
 #   KAFKA_LOG_LEVEL        root log level of the broker log       (default INFO)
@@ -50,6 +55,8 @@ KAFKA_EXTRA_PROPS="${KAFKA_EXTRA_PROPS:-}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 KAFKA_LOG_LEVEL="${KAFKA_LOG_LEVEL:-INFO}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-}"
+KAFKA_SCRAM_USER="${KAFKA_SCRAM_USER:-stream-scorer}"
 MVN="${MVN:-mvn}"
 HOST=127.0.0.1
 
@@ -57,6 +64,7 @@ if [[ -z "${KAFKA_VERSION:-}" ]]; then
   KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1)"
 fi
 [[ -n "$KAFKA_VERSION" ]] || { echo "kafka: cannot read kafka.version from $POM" >&2; exit 1; }
+[[ -z "$KAFKA_SASL_SSL_PORT" || "$KAFKA_SASL_SSL_PORT" =~ ^[0-9]+$ ]] || { echo "kafka: KAFKA_SASL_SSL_PORT must be a number, got '$KAFKA_SASL_SSL_PORT'" >&2; exit 2; }
 for v in KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_START_TIMEOUT KAFKA_STOP_TIMEOUT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "kafka: $v must be a number, got '${!v}'" >&2; exit 2; }
 done
@@ -76,6 +84,7 @@ LOG4J2="$CONF_DIR/log4j2.properties"
 PID_FILE="$KAFKA_DATA_DIR/kafka.pid"
 SERVER_LOG="$LOG_DIR/server.log"
 OUT_LOG="$LOG_DIR/kafka.out"
+TLS_DIR="$KAFKA_DATA_DIR/tls"
 
 log() { echo "kafka: $*" >&2; }
 die() { echo "kafka: ERROR: $*" >&2; exit 1; }
@@ -173,11 +182,11 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT${KAFKA_SASL_SSL_PORT:+,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT}
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT${KAFKA_SASL_SSL_PORT:+,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${KAFKA_SASL_SSL_PORT:+,SASL_SSL:SASL_SSL}
 log.dirs=$STORE_DIR
 
 # single-node test broker
@@ -207,6 +216,7 @@ num.recovery.threads.per.data.dir=1
 log.retention.hours=24
 log.retention.check.interval.ms=300000
 EOF
+  if [[ -n "$KAFKA_SASL_SSL_PORT" ]]; then sasl_ssl_props >>"$tmp"; fi
   if [[ -n "$KAFKA_EXTRA_PROPS" ]]; then
     echo "" >>"$tmp"
     echo "# KAFKA_EXTRA_PROPS" >>"$tmp"
@@ -285,6 +295,47 @@ EOF
 
 classpath() { echo "$LIB_DIR/*"; }
 
+# Test CA, broker certificate (SAN 127.0.0.1, localhost) in a PKCS12 keystore, and the SCRAM
+# user's credentials as files, the way a pod would get them from a Secret. Made once per
+# instance dir.
+make_tls() {
+  [[ -f "$TLS_DIR/broker.p12" && -f "$TLS_DIR/client/password" ]] && return 0
+  command -v openssl >/dev/null || die "openssl not found (needed for KAFKA_SASL_SSL_PORT)"
+  mkdir -p "$TLS_DIR/client"
+  chmod 700 "$TLS_DIR"
+  local out="$TLS_DIR/openssl.log"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=stream-scorer test CA" \
+      -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" -keyout "$TLS_DIR/broker.key" -out "$TLS_DIR/broker.csr"
+    printf 'subjectAltName=IP:%s,DNS:localhost\n' "$HOST" >"$TLS_DIR/broker.ext"
+    openssl x509 -req -days 3650 -in "$TLS_DIR/broker.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+      -CAcreateserial -extfile "$TLS_DIR/broker.ext" -out "$TLS_DIR/broker.crt"
+    openssl rand -hex 16 >"$TLS_DIR/keystore.password"
+    openssl pkcs12 -export -in "$TLS_DIR/broker.crt" -inkey "$TLS_DIR/broker.key" -certfile "$TLS_DIR/ca.crt" \
+      -name broker -out "$TLS_DIR/broker.p12" -passout "file:$TLS_DIR/keystore.password"
+  } >"$out" 2>&1 || { cat "$out" >&2; die "making the test TLS material failed (see $out)"; }
+  printf '%s' "$KAFKA_SCRAM_USER" >"$TLS_DIR/client/username"
+  openssl rand -hex 16 | tr -d '\n' >"$TLS_DIR/client/password"
+  chmod 600 "$TLS_DIR"/*.key "$TLS_DIR/keystore.password" "$TLS_DIR/client/password"
+  log "test CA and broker certificate in $TLS_DIR; SCRAM user '$KAFKA_SCRAM_USER' (password in $TLS_DIR/client/password)"
+}
+
+# server.properties lines for the SASL_SSL listener (appended by write_config).
+sasl_ssl_props() {
+  local storepass
+  storepass="$(cat "$TLS_DIR/keystore.password")"
+  printf '%s\n' "" \
+    "# SASL_SSL listener (KAFKA_SASL_SSL_PORT): SCRAM over TLS with the test CA's certificate" \
+    "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256" \
+    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;" \
+    "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;" \
+    "listener.name.sasl_ssl.ssl.keystore.type=PKCS12" \
+    "listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker.p12" \
+    "listener.name.sasl_ssl.ssl.keystore.password=$storepass" \
+    "listener.name.sasl_ssl.ssl.key.password=$storepass"
+}
+
 format_storage() {
   if [[ -f "$STORE_DIR/meta.properties" ]]; then return 0; fi
   local cid="${KAFKA_CLUSTER_ID:-}"
@@ -294,11 +345,18 @@ format_storage() {
     cid="A${cid:1}"
   fi
   log "formatting KRaft storage in $STORE_DIR (cluster id $cid)"
+  local scram=()
+  if [[ -n "$KAFKA_SASL_SSL_PORT" ]]; then
+    local user password
+    user="$(cat "$TLS_DIR/client/username")"
+    password="$(cat "$TLS_DIR/client/password")"
+    scram=(--add-scram "SCRAM-SHA-512=[name=$user,password=$password]" --add-scram "SCRAM-SHA-256=[name=$user,password=$password]")
+  fi
   # shellcheck disable=SC2086
   if ! java $KAFKA_HEAP_OPTS -cp "$(classpath)" \
         -Dlog4j2.configurationFile="$LOG4J2" -Dkafka.logs.dir="$LOG_DIR" \
         kafka.tools.StorageTool format --config "$PROPS" --cluster-id "$cid" \
-        --standalone --ignore-formatted >"$LOG_DIR/format.out" 2>&1; then
+        --standalone --ignore-formatted ${scram[@]+"${scram[@]}"} >"$LOG_DIR/format.out" 2>&1; then
     cat "$LOG_DIR/format.out" >&2
     die "storage format failed (see $LOG_DIR/format.out)"
   fi
@@ -405,55 +463,76 @@ cmd_start() {
   # A broker that was just SIGKILLed may still hold its ports for a moment.
   local p i tries=1
   [[ -n "${STALE_PID:-}" ]] && tries=50
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ${KAFKA_SASL_SSL_PORT:+"$KAFKA_SASL_SSL_PORT"}; do
     for ((i = 1; i < tries; i++)); do port_open "$p" || break; sleep 0.2; done
     if port_open "$p"; then die "port $HOST:$p is already in use by another process"; fi
   done
 
+  if [[ -n "$KAFKA_SASL_SSL_PORT" ]]; then
+    local had_user=0
+    [[ -f "$TLS_DIR/client/password" ]] && had_user=1
+    make_tls
+    if [[ -f "$STORE_DIR/meta.properties" && $had_user -eq 0 ]]; then
+      log "WARNING: $STORE_DIR was formatted without KAFKA_SASL_SSL_PORT, so it has no SCRAM user; 'reset' this instance dir to create one"
+    fi
+  fi
   write_config
   format_storage
 
   # Remember where this run's log output starts, to look for the startup line.
   local log_off=0
-  [[ -f "$SERVER_LOG" ]] && log_off="$(stat -c %s "$SERVER_LOG")"
+    [[ -f "$SERVER_LOG" ]] && log_off="$(stat -c %s "$SERVER_LOG")"
   RUN_LOG_OFF=$log_off
   RUN_OUT_OFF=0
   [[ -f "$OUT_LOG" ]] && RUN_OUT_OFF="$(stat -c %s "$OUT_LOG")"
   echo "==== $(date -Is) starting Kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT ====" >>"$OUT_LOG"
 
   local t0=$SECONDS
-  # setsid: own session/process group, so the broker survives the caller's
-  # terminal/process group and signals to the caller's group don't reach it.
-  # shellcheck disable=SC2086
-  nohup setsid java -server $KAFKA_HEAP_OPTS \
-    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$LOG4J2" -Dkafka.logs.dir="$LOG_DIR" \
-    -Dlog4j2.shutdownHookEnabled=false \
-    $KAFKA_JVM_OPTS \
-    -cp "$(classpath)" kafka.Kafka "$PROPS" \
-    >>"$OUT_LOG" 2>&1 </dev/null {lock}>&- &
-  pid=$!
-  echo "$pid" >"$PID_FILE"
+  local bind_retries=14
+  while true; do
+    [[ -f "$SERVER_LOG" ]] && log_off="$(stat -c %s "$SERVER_LOG")"
+    # setsid: own session/process group, so the broker survives the caller's
+    # terminal/process group and signals to the caller's group don't reach it.
+    # shellcheck disable=SC2086
+    nohup setsid java -server $KAFKA_HEAP_OPTS \
+      -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+      -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$LOG4J2" -Dkafka.logs.dir="$LOG_DIR" \
+      -Dlog4j2.shutdownHookEnabled=false \
+      $KAFKA_JVM_OPTS \
+      -cp "$(classpath)" kafka.Kafka "$PROPS" \
+      >>"$OUT_LOG" 2>&1 </dev/null {lock}>&- &
+    pid=$!
+    echo "$pid" >"$PID_FILE"
 
-  deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-  local started=0 answering=0
-  while ((SECONDS < deadline)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      wait "$pid" 2>/dev/null || true
-      log "broker process $pid exited during startup"
-      show_failure
-      rm -f "$PID_FILE"
-      exit 1
-    fi
-    if ((started == 0)) && [[ -f "$SERVER_LOG" ]]; then
-      local size
-      size="$(stat -c %s "$SERVER_LOG")"
-      ((size < log_off)) && log_off=0   # rolled over
-      if tail -c +"$((log_off + 1))" "$SERVER_LOG" | grep -F 'Kafka Server started' >/dev/null; then started=1; fi
-    fi
-    if ((started == 1)) && api_versions_ok "$KAFKA_PORT"; then answering=1; break; fi
-    sleep 0.3
+    deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+    local started=0 answering=0
+    while ((SECONDS < deadline)); do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+        rm -f "$PID_FILE"
+        # After a SIGKILL the dead broker's accepted connections sit in TIME_WAIT on its own ports
+        # for up to a minute, and one of the JVM's listeners then fails to bind: try again.
+        if [[ -n "${STALE_PID:-}" ]] && ((bind_retries > 0)) && tail -c +"$((log_off + 1))" "$SERVER_LOG" 2>/dev/null | grep -qF 'Address already in use'; then
+          bind_retries=$((bind_retries - 1))
+          log "a port is still held by the killed broker's connections (TIME_WAIT); retrying in 5 s"
+          sleep 5
+          continue 2
+        fi
+        log "broker process $pid exited during startup"
+        show_failure
+        exit 1
+      fi
+      if ((started == 0)) && [[ -f "$SERVER_LOG" ]]; then
+        local size
+        size="$(stat -c %s "$SERVER_LOG")"
+        ((size < log_off)) && log_off=0   # rolled over
+        if tail -c +"$((log_off + 1))" "$SERVER_LOG" | grep -F 'Kafka Server started' >/dev/null; then started=1; fi
+      fi
+      if ((started == 1)) && api_versions_ok "$KAFKA_PORT"; then answering=1; break; fi
+      sleep 0.3
+    done
+    break
   done
 
   if ((answering == 0)); then
