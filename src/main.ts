@@ -13,6 +13,9 @@ const USAGE = `usage: stream-scorer <command>
   config     print every setting with its value, default and meaning
   verify     account for every input record: events in, accounted for, lost, duplicated
              (reads INPUT_TOPICS, OUTPUT_TOPIC, DEAD_LETTER_TOPIC; read_committed in exactly-once mode)
+  drift      which model inputs (and the scores) drifted from the training profile, since when, how
+             much now: reads INPUT_TOPICS and OUTPUT_TOPIC [--since TIME] [--json], or asks a running
+             scorer [--service http://HOST:PORT]
 
 Settings come from the environment (or a JSON file named by STREAM_SCORER_CONFIG); see docs/configuration.md.`;
 
@@ -53,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${formatReport(report)}\n`);
     return report.lost === 0 && (config.processingGuarantee === 'at-least-once' || report.duplicated === 0) ? 0 : 3;
   }
+  if (command === 'drift') {
+    const { runDriftCommand } = await import('./monitor/cli');
+    return runDriftCommand(config, logger, argv.slice(1));
+  }
   if (command !== 'run' && command !== 'demo') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
     return 2;
@@ -86,12 +93,19 @@ async function main(argv: string[]): Promise<number> {
       const { runDemo } = await import('./demo/run-demo');
       await runDemo(config, logger, Boolean(process.env[SETTINGS.kafkaBrokers.env]), stopRequested);
     } else {
-      const { startService } = await import('./service');
-      const service = await startService(config, logger);
-      await Promise.race([service.done, stopRequested]);
-      await service.stop();
-      await service.done;
-      logger.info(service.stats.snapshot(), 'stopped');
+      const { startService, SERVICE_VERSION } = await import('./service');
+      const { startMonitoring } = await import('./telemetry/monitoring');
+      const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
+      try {
+        const service = await startService(config, logger, monitoring.observer);
+        await Promise.race([service.done, stopRequested]);
+        monitoring.stopping();
+        await service.stop();
+        await service.done;
+        logger.info(service.stats.snapshot(), 'stopped');
+      } finally {
+        await monitoring.close();
+      }
     }
     return 0;
   } finally {

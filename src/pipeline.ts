@@ -1,4 +1,4 @@
-import type { Span, Tracer } from '@opentelemetry/api';
+import { type Span, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Rejection } from './errors';
 import type { ScoringModel } from './model/session';
 import { type DeadLetterContext, deadLetterRecord } from './output/dead-letter';
@@ -9,6 +9,7 @@ import { type EventDecoder, decodeBatch } from './stages/decode';
 import { type PredictionContext, encodePredictions } from './stages/encode';
 import { scoreBatch } from './stages/score';
 import { BatchSpans } from './telemetry/message-spans';
+import type { BatchObservation, ChunkObservation } from './telemetry/observation';
 
 export interface PipelineDeps {
   readonly decoder: EventDecoder;
@@ -27,6 +28,8 @@ export interface ProcessedBatch {
   readonly deadLetters: OutputRecord[];
   /** Why each dead-lettered message was rejected, in deadLetters order. */
   readonly rejections: Rejection[];
+  /** Stage timings and stage outputs, for metrics and model monitoring. */
+  readonly observation: BatchObservation;
   /** Ends the message spans once the records are acknowledged (or failed). */
   finish(error?: Error): void;
 }
@@ -42,10 +45,16 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
   const deadLetters: OutputRecord[] = [];
   const rejections: Rejection[] = [];
   const sendSpans: Span[] = [];
+  // `publish` / `dead-letter` steps: from routing until the broker acknowledged the record.
+  const stepSpans: Span[] = [];
+  const chunks: ChunkObservation[] = [];
+  const stageSeconds = { decode: 0, check: 0, score: 0, encode: 0 };
 
   const deadLetter = (index: number, rejection: Rejection): void => {
     spans.reject(index, rejection);
-    const { headers, span } = spans.sendHeaders(index, deps.deadLetterTopic);
+    const step = spans.step(index, 'dead-letter', now(), rejection);
+    if (step) stepSpans.push(step);
+    const { headers, span } = spans.sendHeaders(index, deps.deadLetterTopic, step);
     if (span) sendSpans.push(span);
     deadLetters.push(deadLetterRecord(messages[index] as SourceMessage, rejection, deps.deadLetter, headers, now()));
     rejections.push(rejection);
@@ -72,6 +81,21 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     for (let r = 0; r < absolute.length; r += 1) spans.stage('score', t2, t3, absolute[r] as number, (absolute[r] as number) + 1);
 
     const encoded = encodePredictions(deps.prediction, rows, decoded.events, chunk, scored, t3);
+    const t4 = now();
+    stageSeconds.decode += (t1 - t0) / 1000;
+    stageSeconds.check += (t2 - t1) / 1000;
+    stageSeconds.score += (t3 - t2) / 1000;
+    stageSeconds.encode += (t4 - t3) / 1000;
+    chunks.push({
+      from,
+      events: decoded.events,
+      rejections: checked.rejections,
+      rows,
+      features: checked.features,
+      probabilities: scored.probabilities,
+      classCount: scored.classCount,
+      rowRejections: encoded.rejections,
+    });
 
     for (let i = 0; i < chunk.length; i += 1) {
       const rejection = checked.rejections[i];
@@ -84,7 +108,9 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
         deadLetter(index, rejection);
         continue;
       }
-      const { headers, span } = spans.sendHeaders(index, deps.outputTopic);
+      const step = spans.step(index, 'publish', t3);
+      if (step) stepSpans.push(step);
+      const { headers, span } = spans.sendHeaders(index, deps.outputTopic, step);
       if (span) sendSpans.push(span);
       predictions.push(predictionRecord(messages[index] as SourceMessage, encoded.values[r] as Buffer, deps.prediction, headers));
     }
@@ -94,8 +120,12 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     predictions,
     deadLetters,
     rejections,
+    observation: { chunks, stageSeconds, processedAt: now() },
     finish(error?: Error) {
-      for (const span of sendSpans) span.end();
+      for (const span of [...sendSpans, ...stepSpans]) {
+        if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        span.end();
+      }
       spans.endAll(error);
     },
   };

@@ -15,6 +15,7 @@ import type { SourceMessage } from './records';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
 import { createDecoder, loadSchema } from './stages/decode';
 import type { Logger } from './telemetry/logger';
+import type { ServiceObserver } from './telemetry/observer';
 import { ServiceStats } from './telemetry/stats';
 
 export interface RunningService {
@@ -73,9 +74,10 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
   };
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+export async function startService(config: Config, logger: Logger, observer?: ServiceObserver): Promise<RunningService> {
   const prepared = await prepare(config, logger);
   const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION) };
+  observer?.modelReady({ name: deps.prediction.modelName, version: deps.prediction.modelVersion });
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
 
@@ -151,6 +153,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     attempts.delete(key);
     processed.finish();
+    observer?.written(messages, processed);
     stats.record(messages.length, processed.predictions.length, processed.rejections);
     logger.debug({ topic, partition, events: messages.length, predictions: processed.predictions.length, dead_letters: processed.deadLetters.length }, 'batch written');
     return committedOutcome;
@@ -174,7 +177,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         onJoin: (assignment) => {
           logger.info({ group: config.groupId, assignment: Object.fromEntries(assignment) }, 'joined consumer group');
           void writer.retain(assignment);
+          observer?.joined(assignment);
         },
+        ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info) } : {}),
       },
     );
   } catch (error) {

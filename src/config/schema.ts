@@ -1,4 +1,4 @@
-import { hostPort, int, list, oneOf, type Parser, str, topicName } from './types';
+import { hostPort, int, list, num, oneOf, type Parser, str, topicName } from './types';
 
 export interface Setting<T> {
   /** Environment variable, also the key in a config file. */
@@ -64,6 +64,15 @@ export const SETTINGS = {
   shutdownTimeoutMs: setting('SHUTDOWN_TIMEOUT_MS', int(1_000, 600_000), 30_000, 'Longest a graceful stop may take before the process exits anyway.'),
   otlpEndpoint: optional('OTEL_EXPORTER_OTLP_ENDPOINT', str(), 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318); traces are exported only when set.'),
   serviceName: setting('OTEL_SERVICE_NAME', str(), 'stream-scorer', 'service.name of traces and metrics.'),
+  healthPort: setting('HEALTH_PORT', int(0, 65535), 9464, 'Port of /healthz, /readyz and /metrics (0: any free port, for tests).'),
+  healthHost: setting('HEALTH_HOST', str(), '127.0.0.1', 'Address the /healthz, /readyz, /metrics and /drift server listens on; 0.0.0.0 in a pod, so probes and Prometheus reach it.'),
+  metricsUnknownValues: setting('METRICS_UNKNOWN_VALUES', int(0, 1_000), 10, 'Unknown category values per column exported by name in stream_scorer_unknown_categories_total; the rest are counted as value="__other__".'),
+  driftProfile: optional('DRIFT_PROFILE', str(), 'Training profile of the model inputs and scores (JSON, see models/card-fraud/README.md); default: profile.json next to MODEL_PATH. Without one, drift is not monitored.'),
+  driftWindowSeconds: setting('DRIFT_WINDOW_SECONDS', int(1, 7 * 86_400), 300, 'Length of the tumbling event-time windows in which live traffic is compared with the training profile.'),
+  driftMinWindowEvents: setting('DRIFT_MIN_WINDOW_EVENTS', int(1, 100_000_000), 200, 'A window with fewer events is not evaluated (too few for a stable PSI).'),
+  driftPsiThreshold: setting('DRIFT_PSI_THRESHOLD', num(0, 100), 0.2, 'Population stability index of a model input above which the column is drifting.'),
+  driftPredictionPsiThreshold: setting('DRIFT_PREDICTION_PSI_THRESHOLD', num(0, 100), 0.2, 'PSI of the score distribution above which the predictions are drifting.'),
+  driftUnknownRateThreshold: setting('DRIFT_UNKNOWN_RATE_THRESHOLD', num(0, 1), 0.01, 'Share of unknown categories in a categorical column above which it is drifting.'),
   logLevel: setting('LOG_LEVEL', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'info', 'pino log level.'),
   demoRate: setting('DEMO_RATE', int(1, 1_000_000), 200, 'demo: events per second the synthetic producer sends.'),
   demoBadShare: setting('DEMO_BAD_SHARE', int(0, 100), 10, 'demo: percent of events that are bad (unknown category, missing field, NaN, corrupt bytes).'),

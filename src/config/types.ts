@@ -79,5 +79,18 @@ export function list(item: Parser<string>, opts: { nonEmpty?: boolean } = {}): P
   };
 }
 
+/** A finite decimal number in [min, max]. */
+export function num(min: number, max: number): Parser<number> {
+  return {
+    kind: `number ${min}..${max}`,
+    parse(raw) {
+      const value = typeof raw === 'number' ? raw : Number(text(raw));
+      if (!Number.isFinite(value)) throw new BadValue('is not a number');
+      if (value < min || value > max) throw new BadValue(`must be between ${min} and ${max}`);
+      return value;
+    },
+  };
+}
+
 export const hostPort = str({ pattern: /^[A-Za-z0-9._-]+:\d{1,5}$/, kind: 'host:port' });
 export const topicName = str({ pattern: /^[A-Za-z0-9._-]{1,249}$/, kind: 'Kafka topic name (letters, digits, . _ -)' });

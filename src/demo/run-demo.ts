@@ -3,9 +3,10 @@ import { createKafka } from '../kafka/client';
 import { createTopics } from '../kafka/admin';
 import { createEventSender } from '../kafka/producer';
 import { readContract } from '../model/contract';
-import { startService } from '../service';
+import { SERVICE_VERSION, startService } from '../service';
 import { loadSchema } from '../stages/decode';
 import type { Logger } from '../telemetry/logger';
+import { type Monitoring, startMonitoring } from '../telemetry/monitoring';
 import { startLocalBroker } from './local-broker';
 import { EventFactory, seededRandom } from './synthetic';
 
@@ -20,6 +21,7 @@ function line(text: string): void {
 export async function runDemo(config: Config, logger: Logger, brokersConfigured: boolean, stopSignal: Promise<void>): Promise<void> {
   const broker = brokersConfigured ? undefined : startLocalBroker();
   const effective: Config = broker ? { ...config, kafkaBrokers: broker.brokers } : config;
+  let monitoring: Monitoring | undefined;
   try {
     const kafka = createKafka({ brokers: effective.kafkaBrokers, clientId: `${effective.kafkaClientId}-demo`, security: effective }, logger);
     await createTopics(kafka, [
@@ -27,7 +29,9 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
       { topic: effective.outputTopic, partitions: 3 },
       { topic: effective.deadLetterTopic, partitions: 1 },
     ]);
-    const service = await startService(effective, logger);
+    monitoring = await startMonitoring(effective, logger, SERVICE_VERSION);
+    line(`demo: metrics ${monitoring.server.url}/metrics, health /healthz /readyz, drift ${monitoring.server.url}/drift`);
+    const service = await startService(effective, logger, monitoring.observer);
     const contract = readContract(effective.modelPath);
     const eventType = loadSchema(effective.inputSchema, 'INPUT_SCHEMA');
     const factory = new EventFactory(contract, seededRandom(Date.now() & 0xffffffff));
@@ -83,6 +87,7 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
     const s = service.stats.snapshot();
     line(`demo: done. sent=${sent} in=${s.consumed} predictions=${s.predictions} dead-letters=${s.deadLetters} ${JSON.stringify(s.byReason)}`);
   } finally {
+    await monitoring?.close();
     broker?.stop();
   }
 }

@@ -13,8 +13,10 @@ export function toSourceMessage(topic: string, partition: number, message: Kafka
   };
 }
 
+/**
+ * An OutputRecord already has the shape of a kafkajs Message (key, value, headers, optional
+ * timestamp), and kafkajs only reads it: handed over as it is, with no copy per record.
+ */
 export function toKafkaMessage(record: OutputRecord): Message {
-  const message: Message = { key: record.key, value: record.value, headers: record.headers as IHeaders };
-  if (record.timestamp !== undefined) message.timestamp = record.timestamp;
-  return message;
+  return record as Message & { headers: IHeaders };
 }

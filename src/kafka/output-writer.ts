@@ -1,4 +1,4 @@
-import { type Admin, CompressionTypes, type Kafka, Partitioners, type Producer, type Transaction } from 'kafkajs';
+import { type Admin, CompressionTypes, type Kafka, type Message, Partitioners, type Producer, type Transaction } from 'kafkajs';
 import type { OutputRecord } from '../records';
 import { toKafkaMessage } from './convert';
 
@@ -36,8 +36,70 @@ export interface OutputWriter {
   disconnect(): Promise<void>;
 }
 
-function topicMessages(batches: readonly OutputBatch[]) {
-  return batches.filter((b) => b.records.length > 0).map((b) => ({ topic: b.topic, messages: b.records.map(toKafkaMessage) }));
+/**
+ * Most record bytes in one produce request. kafkajs puts all records of a partition into one
+ * record batch, and the broker refuses a batch above message.max.bytes (1 MiB by default) with a
+ * permanent MESSAGE_TOO_LARGE. Outputs are bigger than their inputs (trace and model headers), and
+ * with co-partitioned topics (same key, same partition count) one full input fetch of
+ * CONSUMER_MAX_BYTES_PER_PARTITION lands on one output partition: so a batch is written in
+ * requests of at most this many bytes, in order.
+ */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/**
+ * Most records in one produce request. kafkajs groups a request's records by partition by copying
+ * the partition's array for every record (producer/groupMessagesPerPartition.js), which is
+ * quadratic in records per partition: a few hundred per request keep that cheap.
+ */
+export const MAX_REQUEST_RECORDS = 500;
+
+/**
+ * Bytes a record takes in a record batch, near enough: varint lengths and attributes ≤ 24 bytes,
+ * string lengths in UTF-16 units (non-ASCII header text is rare and short; MAX_REQUEST_BYTES
+ * leaves half the broker's limit as margin).
+ */
+function recordBytes(record: OutputRecord): number {
+  let bytes = 24 + (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  const headers = record.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (!Array.isArray(value)) bytes += 4 + name.length + value.length;
+    else for (const v of value) bytes += 4 + name.length + v.length;
+  }
+  return bytes;
+}
+
+type TopicMessages = { topic: string; messages: Message[] }[];
+
+/** The outputs of a batch as produce requests of at most `maxBytes` and `maxRecords` each (a bigger record goes alone). */
+export function produceRequests(batches: readonly OutputBatch[], maxBytes = MAX_REQUEST_BYTES, maxRecords = MAX_REQUEST_RECORDS): TopicMessages[] {
+  const requests: TopicMessages[] = [];
+  let current: TopicMessages = [];
+  let bytes = 0;
+  let records = 0;
+  for (const batch of batches) {
+    let messages: Message[] | undefined;
+    for (const record of batch.records) {
+      const size = recordBytes(record);
+      if (records > 0 && (bytes + size > maxBytes || records === maxRecords)) {
+        requests.push(current);
+        current = [];
+        messages = undefined;
+        bytes = 0;
+        records = 0;
+      }
+      if (!messages) {
+        messages = [];
+        current.push({ topic: batch.topic, messages });
+      }
+      messages.push(toKafkaMessage(record));
+      bytes += size;
+      records += 1;
+    }
+  }
+  if (current.length > 0) requests.push(current);
+  return requests;
 }
 
 export interface WriterOptions {
@@ -83,10 +145,11 @@ class AtLeastOnceWriter implements OutputWriter {
   }
 
   async write(_position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void> {
-    const messages = topicMessages(batches);
-    if (messages.length > 0) {
+    const requests = produceRequests(batches);
+    if (requests.length > 0) {
       const producer = await this.connected();
-      await producer.sendBatch({ topicMessages: messages, acks: -1, compression: CompressionTypes.None });
+      // One request at a time: the idempotent producer keeps them in order (maxInFlightRequests 1).
+      for (const topicMessages of requests) await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
     }
     beforeCommit?.();
   }
@@ -151,8 +214,7 @@ class ExactlyOnceWriter implements OutputWriter {
     if (!producer) throw new Error(`no producer claimed ${position.topic}[${position.partition}]`);
     const transaction: Transaction = await producer.transaction();
     try {
-      const messages = topicMessages(batches);
-      if (messages.length > 0) await transaction.sendBatch({ topicMessages: messages, acks: -1, compression: CompressionTypes.None });
+      for (const topicMessages of produceRequests(batches)) await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       await transaction.sendOffsets({
         consumerGroupId: this.options.consumerGroup,
         topics: [{ topic: position.topic, partitions: [{ partition: position.partition, offset: position.nextOffset }] }],

@@ -26,6 +26,7 @@ import {
   ATTR_MESSAGING_SYSTEM,
   ATTR_REJECTION_CODE,
   ATTR_REJECTION_FIELD,
+  ATTR_REJECTION_STAGE,
   MESSAGING_SYSTEM_KAFKA,
 } from './semconv';
 
@@ -128,14 +129,37 @@ export class BatchSpans {
     const span = this.spans[index] as Span;
     if (!span.isRecording()) return;
     span.setAttribute(ATTR_REJECTION_CODE, rejection.code);
+    span.setAttribute(ATTR_REJECTION_STAGE, rejection.stage);
     span.setAttribute(ATTR_ERROR_TYPE, rejection.code);
     if (rejection.field !== undefined) span.setAttribute(ATTR_REJECTION_FIELD, rejection.field);
     span.setStatus({ code: SpanStatusCode.ERROR, message: rejection.message });
   }
 
-  /** Trace headers for the record written on behalf of message `index`, from a `send <topic>` span. */
-  sendHeaders(index: number, destination: string): { headers: Headers; span: Span | undefined } {
-    const parent = this.contexts[index] as Context;
+  /**
+   * A step of message `index` that lasts until its output is acknowledged (`publish`,
+   * `dead-letter`): a child of the message span, ended by the caller. undefined when the
+   * message span is not recorded.
+   */
+  step(index: number, name: string, startTime: number, rejection?: Rejection): Span | undefined {
+    const parent = this.spans[index] as Span;
+    if (!parent.isRecording()) return undefined;
+    const span = this.tracer.startSpan(name, { startTime }, this.contexts[index]);
+    if (rejection) {
+      span.setAttribute(ATTR_REJECTION_CODE, rejection.code);
+      span.setAttribute(ATTR_REJECTION_STAGE, rejection.stage);
+      span.setAttribute(ATTR_ERROR_TYPE, rejection.code);
+      if (rejection.field !== undefined) span.setAttribute(ATTR_REJECTION_FIELD, rejection.field);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: rejection.message });
+    }
+    return span;
+  }
+
+  /**
+   * Trace headers for the record written on behalf of message `index`, from a `send <topic>`
+   * span: a child of `step` when given, else of the message span.
+   */
+  sendHeaders(index: number, destination: string, step?: Span): { headers: Headers; span: Span | undefined } {
+    const parent = step ? trace.setSpan(this.contexts[index] as Context, step) : (this.contexts[index] as Context);
     if (!(this.spans[index] as Span).isRecording()) return { headers: tracingHeaders(parent), span: undefined };
     const span = this.tracer.startSpan(
       `send ${destination}`,
@@ -150,6 +174,8 @@ export class BatchSpans {
       },
       parent,
     );
+    const key = safeKey((this.messages[index] as SourceMessage).key);
+    if (key !== undefined) span.setAttribute(ATTR_MESSAGING_KAFKA_MESSAGE_KEY, key);
     return { headers: tracingHeaders(trace.setSpan(parent, span)), span };
   }
 

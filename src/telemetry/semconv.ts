@@ -19,5 +19,6 @@ export const MESSAGING_SYSTEM_KAFKA = 'kafka';
 /** stream-scorer's own attributes. */
 export const ATTR_REJECTION_CODE = 'stream_scorer.rejection.code';
 export const ATTR_REJECTION_FIELD = 'stream_scorer.rejection.field';
+export const ATTR_REJECTION_STAGE = 'stream_scorer.rejection.stage';
 export const ATTR_MODEL_NAME = 'stream_scorer.model.name';
 export const ATTR_MODEL_VERSION = 'stream_scorer.model.version';

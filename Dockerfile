@@ -1,0 +1,44 @@
+# stream-scorer image. Build: docker build -t stream-scorer:0.1.0 .
+# Not built in this repository's CI (no container engine there); test/unit/k8s-manifests.test.ts
+# lints its structure. The model is not in the image: it comes from a read-only volume, pinned by
+# MODEL_SHA256 (k8s/README.md).
+
+# ---- build: all dependencies, compile TypeScript, then drop the dev dependencies
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+# onnxruntime-node's install script would download CUDA binaries; the CPU ones ship in the package.
+ENV ONNXRUNTIME_NODE_INSTALL=skip \
+    npm_config_fund=false \
+    npm_config_audit=false \
+    npm_config_update_notifier=false
+COPY package.json package-lock.json .npmrc ./
+# --ignore-scripts: no install script is needed (CPU binaries ship in onnxruntime-node) and
+# `prepare` (the build) runs below, once the sources are here.
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# Compile, drop dev dependencies, and keep ONNX Runtime's linux/<this arch> binaries only (it
+# ships every platform's: ~190 MB less); then check that the native binding loads.
+RUN npm run build \
+ && npm prune --omit=dev --ignore-scripts \
+ && arch="$(node -p 'process.arch')" \
+ && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 ! -name linux -exec rm -rf {} + \
+ && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 ! -name "$arch" -exec rm -rf {} + \
+ && node -e "require('onnxruntime-node')"
+
+# ---- runtime: distroless Node 20 (no shell, no package manager), numeric non-root user
+FROM gcr.io/distroless/nodejs20-debian12:nonroot
+WORKDIR /app
+ENV NODE_ENV=production
+# Owned by root, read-only for the process (and the pod runs with readOnlyRootFilesystem).
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY schemas ./schemas
+USER 65532:65532
+# /healthz, /readyz, /metrics (HEALTH_PORT)
+EXPOSE 9464
+# The base image's entrypoint is node; exec form, so node is PID 1 and gets SIGTERM itself
+# (main.ts finishes the in-flight batch, commits and leaves the consumer group).
+ENTRYPOINT ["/nodejs/bin/node"]
+CMD ["dist/src/main.js", "run"]

@@ -1,0 +1,174 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ServiceError } from '../errors';
+
+/**
+ * The training profile the data scientist's script writes next to the model (profile.json):
+ * the distribution of every model input and of the scores on the training data. Live traffic
+ * is compared with it. Format: models/card-fraud/README.md, "profile.json".
+ */
+export interface NumericProfile {
+  readonly kind: 'numeric';
+  readonly name: string;
+  /** Upper-inclusive bin edges: bin 0 holds v <= edges[0], the last bin v > edges[edges.length - 1]. */
+  readonly edges: Float64Array;
+  /** Training share per bin, edges.length + 1 of them. */
+  readonly shares: Float64Array;
+}
+
+export interface CategoricalProfile {
+  readonly kind: 'categorical';
+  readonly name: string;
+  readonly categories: readonly string[];
+  readonly index: ReadonlyMap<string, number>;
+  /** Training share per category (over the categories the model knows). */
+  readonly shares: Float64Array;
+}
+
+export type FeatureProfile = NumericProfile | CategoricalProfile;
+
+export interface PredictionProfile {
+  /** Equal-width bins over [edges[0], edges[last]]: bin i holds edges[i] <= p < edges[i+1]; the top edge falls in the last bin. */
+  readonly edges: Float64Array;
+  readonly shares: Float64Array;
+}
+
+export interface TrainingProfile {
+  readonly source: string;
+  readonly model: string;
+  readonly modelVersion: string;
+  readonly trainedAt: string | undefined;
+  readonly rows: number | undefined;
+  readonly features: readonly FeatureProfile[];
+  readonly prediction: PredictionProfile | undefined;
+}
+
+/** profile.json next to the model file, if there is one. */
+export function defaultProfilePath(modelPath: string): string | undefined {
+  const path = join(dirname(modelPath), 'profile.json');
+  return existsSync(path) ? path : undefined;
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function numbers(value: unknown, what: string, fail: (m: string) => never): Float64Array {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'number' || !Number.isFinite(v))) fail(`${what} must be an array of finite numbers`);
+  return Float64Array.from(value as number[]);
+}
+
+function ascending(values: Float64Array): boolean {
+  for (let i = 1; i < values.length; i += 1) if (!((values[i] as number) > (values[i - 1] as number))) return false;
+  return true;
+}
+
+export function parseProfile(json: unknown, source: string): TrainingProfile {
+  const fail = (message: string): never => {
+    throw new ServiceError('CONFIG_INVALID', `training profile ${source}: ${message}`);
+  };
+  if (!isObject(json)) fail('must be a JSON object');
+  const root = json as Json;
+  if (!isObject(root.features)) fail('has no "features" object');
+  const features: FeatureProfile[] = [];
+  for (const [name, raw] of Object.entries(root.features as Json)) {
+    if (!isObject(raw)) fail(`feature "${name}" must be an object`);
+    const feature = raw as Json;
+    if (feature.type === 'numeric') {
+      const edges = numbers(feature.bin_edges, `feature "${name}" bin_edges`, fail);
+      const shares = numbers(feature.bin_shares, `feature "${name}" bin_shares`, fail);
+      if (!ascending(edges)) fail(`feature "${name}" bin_edges must increase`);
+      if (shares.length !== edges.length + 1) fail(`feature "${name}" needs ${edges.length + 1} bin_shares for ${edges.length} bin_edges, has ${shares.length}`);
+      features.push({ kind: 'numeric', name, edges, shares });
+    } else if (feature.type === 'categorical') {
+      if (!isObject(feature.categories) || Object.keys(feature.categories as Json).length === 0) fail(`feature "${name}" has no categories`);
+      const entries = Object.entries(feature.categories as Json);
+      const categories = entries.map(([value]) => value);
+      const shares = Float64Array.from(entries, ([value, c]) => {
+        const share = isObject(c) ? c.share : undefined;
+        if (typeof share !== 'number' || !Number.isFinite(share) || share < 0) fail(`feature "${name}" category "${value}" has no valid share`);
+        return share as number;
+      });
+      features.push({ kind: 'categorical', name, categories, index: new Map(categories.map((c, i) => [c, i])), shares });
+    } else {
+      fail(`feature "${name}" has unknown type ${JSON.stringify(feature.type)} (numeric or categorical)`);
+    }
+  }
+  let prediction: PredictionProfile | undefined;
+  if (isObject(root.prediction)) {
+    const edges = numbers(root.prediction.bin_edges, 'prediction bin_edges', fail);
+    const shares = numbers(root.prediction.bin_shares, 'prediction bin_shares', fail);
+    if (!ascending(edges) || edges.length < 2) fail('prediction bin_edges must be at least two increasing numbers');
+    if (shares.length !== edges.length - 1) fail(`prediction needs ${edges.length - 1} bin_shares for ${edges.length} bin_edges, has ${shares.length}`);
+    prediction = { edges, shares };
+  }
+  return {
+    source,
+    model: typeof root.model === 'string' ? root.model : '',
+    modelVersion: typeof root.model_version === 'string' ? root.model_version : '',
+    trainedAt: typeof root.trained_at === 'string' ? root.trained_at : undefined,
+    rows: typeof root.rows === 'number' ? root.rows : undefined,
+    features,
+    prediction,
+  };
+}
+
+export function loadProfile(path: string): TrainingProfile {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ServiceError('CONFIG_INVALID', `training profile ${path}: cannot read JSON (${(error as Error).message})`, { cause: error });
+  }
+  return parseProfile(json, path);
+}
+
+/** Numeric bin of `value`: the first edge >= value, else the last bin. */
+export function numericBin(edges: Float64Array, value: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((edges[mid] as number) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Prediction bin: lower-inclusive equal-width bins, the top edge in the last bin, out-of-range clamped. */
+export function predictionBin(edges: Float64Array, score: number): number {
+  const bins = edges.length - 1;
+  let lo = 0;
+  let hi = bins - 1;
+  // Last bin whose lower edge <= score.
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if ((edges[mid] as number) <= score) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * Population stability index of observed counts against expected shares:
+ * sum over bins of (a - e) * ln(a / e). Observed shares are smoothed (add one half per bin)
+ * so an empty bin does not make it infinite; expected shares are floored at 1e-4.
+ */
+export function psi(expected: Float64Array, counts: Float64Array): number {
+  const bins = expected.length;
+  let total = 0;
+  for (let i = 0; i < bins; i += 1) total += counts[i] as number;
+  if (total === 0) return 0;
+  const denominator = total + 0.5 * bins;
+  let expectedTotal = 0;
+  for (let i = 0; i < bins; i += 1) expectedTotal += Math.max(expected[i] as number, 1e-4);
+  let sum = 0;
+  for (let i = 0; i < bins; i += 1) {
+    const a = ((counts[i] as number) + 0.5) / denominator;
+    const e = Math.max(expected[i] as number, 1e-4) / expectedTotal;
+    sum += (a - e) * Math.log(a / e);
+  }
+  return sum;
+}

@@ -1,0 +1,231 @@
+import { type Attributes, type Counter, type Histogram, type Meter, ValueType } from '@opentelemetry/api';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Rejection } from '../errors';
+import type { DriftMonitor } from '../monitor/drift';
+import type { SourceMessage } from '../records';
+import { FastHistogram, FastHistogramProducer } from './fast-histogram';
+import type { BatchObservation } from './observation';
+import { UnknownValueCounts } from './unknown-values';
+
+/**
+ * Every metric stream-scorer exports, by its Prometheus name (counters get `_total`, histograms
+ * `_bucket`/`_sum`/`_count`). dashboards/stream-scorer.json queries these names; a unit test
+ * checks that each one it queries is exported.
+ */
+export const METRIC = {
+  eventsConsumed: 'stream_scorer_events_consumed',
+  predictions: 'stream_scorer_predictions',
+  deadLetters: 'stream_scorer_dead_letters',
+  unknownCategories: 'stream_scorer_unknown_categories',
+  batches: 'stream_scorer_batches',
+  stageDuration: 'stream_scorer_stage_duration_seconds',
+  endToEndLatency: 'stream_scorer_end_to_end_latency_seconds',
+  batchSize: 'stream_scorer_batch_size',
+  consumerLag: 'stream_scorer_consumer_lag',
+  modelInfo: 'stream_scorer_model_info',
+  predictionScore: 'stream_scorer_prediction_score',
+  ready: 'stream_scorer_ready',
+  driftPsi: 'stream_scorer_drift_psi',
+  unknownCategoryRate: 'stream_scorer_unknown_category_rate',
+  driftActive: 'stream_scorer_drift_active',
+  driftOnset: 'stream_scorer_drift_onset_timestamp_seconds',
+  driftOnsets: 'stream_scorer_drift_onsets',
+  driftWindows: 'stream_scorer_drift_windows',
+  driftLateEvents: 'stream_scorer_drift_late_events',
+} as const;
+
+const STAGE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000];
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3_600];
+// Finer at the bottom, where most scores are; the 0.1 steps match the training profile's bins.
+const SCORE_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+
+export interface MetricsOptions {
+  readonly serviceName: string;
+  readonly serviceVersion: string;
+  /** Unknown values per column exported by name; the rest are value="__other__". */
+  readonly unknownValuesNamed: number;
+  /** Which column of the model's probabilities is the published score. */
+  readonly positiveClassIndex: number;
+}
+
+export interface BatchWritten {
+  readonly predictions: number;
+  readonly rejections: readonly Rejection[];
+  readonly observation: BatchObservation;
+}
+
+/**
+ * OpenTelemetry metrics in Prometheus text format. Recorded once per batch after its outputs
+ * were acknowledged; the two per-message distributions (end-to-end latency, score) go into
+ * FastHistograms, everything else is a handful of SDK calls per batch.
+ */
+export class ServiceMetrics {
+  private readonly provider: MeterProvider;
+  private readonly reader: PrometheusExporter;
+  private readonly serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
+  private readonly meter: Meter;
+  private readonly consumed: Counter;
+  private readonly predictions: Counter;
+  private readonly deadLetters: Counter;
+  private readonly batches: Counter;
+  private readonly stages: Histogram;
+  private readonly batchSizes: Histogram;
+  private readonly latency = new FastHistogram(
+    METRIC.endToEndLatency,
+    'From the Kafka timestamp of an input event to the broker acknowledging its prediction or dead letter.',
+    's',
+    LATENCY_BUCKETS,
+  );
+  private readonly scores = new FastHistogram(METRIC.predictionScore, 'Distribution of the published scores.', '', SCORE_BUCKETS);
+  private readonly unknown: UnknownValueCounts;
+  private readonly lag = new Map<string, { topic: string; partition: number; lag: number }>();
+  private model: { name: string; version: string } | undefined;
+  private readyState = false;
+  private drift: DriftMonitor | undefined;
+
+  constructor(private readonly options: MetricsOptions) {
+    this.reader = new PrometheusExporter({
+      preventServerStart: true,
+      withoutScopeInfo: true,
+      metricProducers: [new FastHistogramProducer({ name: 'stream-scorer', version: options.serviceVersion }, [this.latency, this.scores])],
+    });
+    this.provider = new MeterProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName, [ATTR_SERVICE_VERSION]: options.serviceVersion }),
+      readers: [this.reader],
+    });
+    this.unknown = new UnknownValueCounts(options.unknownValuesNamed);
+    const meter = (this.meter = this.provider.getMeter('stream-scorer', options.serviceVersion));
+    this.consumed = meter.createCounter(METRIC.eventsConsumed, { description: 'Input events consumed and accounted for (a prediction or a dead letter acknowledged).' });
+    this.predictions = meter.createCounter(METRIC.predictions, { description: 'Predictions published and acknowledged.' });
+    this.deadLetters = meter.createCounter(METRIC.deadLetters, { description: 'Dead letters published and acknowledged, by reason code.' });
+    this.batches = meter.createCounter(METRIC.batches, { description: 'Kafka batches written and acknowledged.' });
+    this.stages = meter.createHistogram(METRIC.stageDuration, {
+      description: 'Time per batch in each stage; publish is from the end of the pipeline to the broker acknowledging every output.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: STAGE_BUCKETS },
+    });
+    this.batchSizes = meter.createHistogram(METRIC.batchSize, { description: 'Events per Kafka batch.', valueType: ValueType.INT, advice: { explicitBucketBoundaries: BATCH_BUCKETS } });
+
+    meter
+      .createObservableCounter(METRIC.unknownCategories, { description: 'Events dead-lettered as UNKNOWN_CATEGORY, by column and value (a bounded set of values by name, the rest as "__other__").' })
+      .addCallback((result) => {
+        for (const { column, value, count } of this.unknown.collect()) result.observe(count, { column, value });
+      });
+    meter.createObservableGauge(METRIC.consumerLag, { description: 'Records in the partition after the last one processed, as of its last fetch.', valueType: ValueType.INT }).addCallback((result) => {
+      for (const { topic, partition, lag } of this.lag.values()) result.observe(lag, { topic, partition: String(partition) });
+    });
+    meter.createObservableGauge(METRIC.modelInfo, { description: 'The model being served (always 1).' }).addCallback((result) => {
+      if (this.model) result.observe(1, { model_name: this.model.name, model_version: this.model.version });
+    });
+    meter.createObservableGauge(METRIC.ready, { description: '1 when /readyz answers ready: model loaded, consumer group joined, broker reachable.' }).addCallback((result) => {
+      result.observe(this.readyState ? 1 : 0);
+    });
+    this.driftInstruments(meter);
+  }
+
+  private driftInstruments(meter: Meter): void {
+    const psiGauge = meter.createObservableGauge(METRIC.driftPsi, { description: 'Population stability index against the training profile in the latest evaluated window, by column (column="prediction": the scores).' });
+    const rateGauge = meter.createObservableGauge(METRIC.unknownCategoryRate, { description: 'Share of unknown categories in the latest evaluated window, by column.' });
+    const active = meter.createObservableGauge(METRIC.driftActive, { description: '1 while the column is drifting on the measure (psi or unknown_rate).' });
+    const onset = meter.createObservableGauge(METRIC.driftOnset, { description: 'Start of the first window over the threshold of the current drift episode (only while drifting).', unit: 's' });
+    const onsets = meter.createObservableCounter(METRIC.driftOnsets, { description: 'Drift episodes started, by column and measure.' });
+    const windows = meter.createObservableCounter(METRIC.driftWindows, { description: 'Event-time windows closed, by whether they had enough events to be evaluated.' });
+    const late = meter.createObservableCounter(METRIC.driftLateEvents, { description: 'Events not counted for drift: their window had already been evaluated, or their event time is more than a window ahead of the clock.' });
+    meter.addBatchObservableCallback(
+      (result) => {
+        const drift = this.drift;
+        if (!drift) return;
+        for (const state of drift.states()) {
+          const attributes: Attributes = { column: state.column, measure: state.measure };
+          if (state.current !== undefined) result.observe(state.measure === 'psi' ? psiGauge : rateGauge, state.current, { column: state.column });
+          result.observe(active, state.drifting ? 1 : 0, attributes);
+          if (state.since !== undefined) result.observe(onset, state.since / 1000, attributes);
+          result.observe(onsets, state.onsets, attributes);
+        }
+        const report = drift.windowCounts();
+        result.observe(windows, report.evaluated, { result: 'evaluated' });
+        result.observe(windows, report.skipped, { result: 'skipped' });
+        result.observe(late, drift.lateEvents);
+      },
+      [psiGauge, rateGauge, active, onset, onsets, windows, late],
+    );
+  }
+
+  setModel(name: string, version: string): void {
+    this.model = { name, version };
+  }
+
+  setReady(ready: boolean): void {
+    this.readyState = ready;
+  }
+
+  setDriftMonitor(monitor: DriftMonitor): void {
+    this.drift = monitor;
+  }
+
+  /** From a fetch: records after the batch's last one (high watermark - last offset - 1). */
+  setLag(topic: string, partition: number, highWatermark: string, lastOffset: string): void {
+    const lag = Number(BigInt(highWatermark) - BigInt(lastOffset) - 1n);
+    this.lag.set(`${topic}\u0000${partition}`, { topic, partition, lag: Math.max(0, lag) });
+  }
+
+  /** Drops the lag of partitions this instance no longer owns. */
+  retainPartitions(assignment: ReadonlyMap<string, readonly number[]>): void {
+    for (const [key, entry] of this.lag) if (!(assignment.get(entry.topic) ?? []).includes(entry.partition)) this.lag.delete(key);
+  }
+
+  /** One batch whose outputs the broker acknowledged at `ackedAt` (epoch ms). */
+  recordBatch(messages: readonly SourceMessage[], batch: BatchWritten, ackedAt: number): void {
+    const count = messages.length;
+    if (count === 0) return;
+    const topic = (messages[0] as SourceMessage).topic;
+    this.consumed.add(count, { topic });
+    this.batches.add(1, { topic });
+    if (batch.predictions > 0) this.predictions.add(batch.predictions);
+    this.batchSizes.record(count);
+
+    const rejections = batch.rejections;
+    if (rejections.length > 0) {
+      const byReason = new Map<string, number>();
+      for (const rejection of rejections) {
+        byReason.set(rejection.code, (byReason.get(rejection.code) ?? 0) + 1);
+        if (rejection.code === 'UNKNOWN_CATEGORY' && rejection.field !== undefined) this.unknown.add(rejection.field, rejection.value ?? '');
+      }
+      for (const [reason, n] of byReason) this.deadLetters.add(n, { reason });
+    }
+
+    const { stageSeconds, processedAt, chunks } = batch.observation;
+    this.stages.record(stageSeconds.decode, { stage: 'decode' });
+    this.stages.record(stageSeconds.check, { stage: 'check' });
+    this.stages.record(stageSeconds.score, { stage: 'score' });
+    this.stages.record(stageSeconds.encode, { stage: 'encode' });
+    this.stages.record(Math.max(0, ackedAt - processedAt) / 1000, { stage: 'publish' });
+
+    for (let i = 0; i < count; i += 1) {
+      const timestamp = Number((messages[i] as SourceMessage).timestamp);
+      if (timestamp > 0) this.latency.record((ackedAt - timestamp) / 1000);
+    }
+    const positive = this.options.positiveClassIndex;
+    for (const chunk of chunks) {
+      const { rows, probabilities, classCount, rowRejections } = chunk;
+      for (let r = 0; r < rows.length; r += 1) {
+        if (!rowRejections[r]) this.scores.record(probabilities[r * classCount + positive] as number);
+      }
+    }
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  async text(): Promise<string> {
+    const { resourceMetrics, errors } = await this.reader.collect();
+    if (errors.length > 0) throw new AggregateError(errors, 'metrics collection failed');
+    return this.serializer.serialize(resourceMetrics);
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown();
+  }
+}

@@ -1,0 +1,141 @@
+import type { Config } from '../config/schema';
+import { type HealthServer, startHealthServer } from '../health/server';
+import { Readiness } from '../health/readiness';
+import { createKafka } from '../kafka/client';
+import { createBrokerProbe } from '../kafka/probe';
+import { DriftMonitor, type DriftEvent } from '../monitor/drift';
+import { defaultProfilePath, loadProfile } from '../monitor/profile';
+import { isoTime } from '../monitor/report';
+import type { Logger } from './logger';
+import { ServiceMetrics } from './metrics';
+import type { ServiceObserver } from './observer';
+
+export interface Monitoring {
+  readonly observer: ServiceObserver;
+  readonly metrics: ServiceMetrics;
+  readonly readiness: Readiness;
+  readonly drift: DriftMonitor | undefined;
+  readonly server: HealthServer;
+  /** The consumer is leaving its group: no longer ready. */
+  stopping(): void;
+  close(): Promise<void>;
+}
+
+export function driftOptions(config: Config) {
+  return {
+    windowMs: config.driftWindowSeconds * 1000,
+    minWindowEvents: config.driftMinWindowEvents,
+    psiThreshold: config.driftPsiThreshold,
+    predictionPsiThreshold: config.driftPredictionPsiThreshold,
+    unknownRateThreshold: config.driftUnknownRateThreshold,
+    eventTimeField: config.eventTimeField,
+    positiveClassIndex: config.positiveClassIndex,
+  };
+}
+
+/** One structured log line per drift onset (and one when it ends). */
+export function logDriftEvent(logger: Logger, event: DriftEvent): void {
+  const fields = {
+    event: event.type === 'onset' ? 'drift_onset' : 'drift_cleared',
+    column: event.column,
+    measure: event.measure,
+    value: event.value,
+    threshold: event.threshold,
+    window_start: isoTime(event.windowStart),
+    window_end: isoTime(event.windowEnd),
+    onset: isoTime(event.onset),
+    ...(event.firstSeen !== undefined ? { first_seen: isoTime(event.firstSeen) } : {}),
+    ...(event.topValues ? { top_values: event.topValues.map((v) => ({ value: v.value, count: v.count, first_seen: isoTime(v.firstSeen) })) } : {}),
+  };
+  if (event.type === 'onset') logger.warn(fields, `drift: ${event.column} ${event.measure} ${event.value.toFixed(4)} over ${event.threshold} since ${fields.onset}`);
+  else logger.info(fields, `drift over: ${event.column} ${event.measure} back to ${event.value.toFixed(4)}`);
+}
+
+/**
+ * Metrics, readiness, the health server and live drift monitoring, started before the service
+ * so /healthz answers while the model loads.
+ */
+export async function startMonitoring(config: Config, logger: Logger, serviceVersion: string): Promise<Monitoring> {
+  const metrics = new ServiceMetrics({
+    serviceName: config.serviceName,
+    serviceVersion,
+    unknownValuesNamed: config.metricsUnknownValues,
+    positiveClassIndex: config.positiveClassIndex,
+  });
+
+  let drift: DriftMonitor | undefined;
+  const profilePath = config.driftProfile ?? defaultProfilePath(config.modelPath);
+  if (profilePath) {
+    drift = new DriftMonitor(loadProfile(profilePath), { ...driftOptions(config), mode: 'live' });
+    const driftLogger = logger.child({ component: 'drift' });
+    drift.onEvent((event) => logDriftEvent(driftLogger, event));
+    metrics.setDriftMonitor(drift);
+    logger.info({ profile: profilePath, window_seconds: config.driftWindowSeconds }, 'drift monitoring against the training profile');
+  } else {
+    logger.warn({ setting: 'DRIFT_PROFILE', model: config.modelPath }, 'no training profile (DRIFT_PROFILE, or profile.json next to the model): drift is not monitored');
+  }
+
+  const probe = createBrokerProbe(createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-probe`, security: config }, logger));
+  const readiness = new Readiness(() => probe.reachable());
+  const monitor = drift;
+  const server = await startHealthServer(
+    config.healthHost,
+    config.healthPort,
+    {
+      metrics: () => metrics.text(),
+      readiness: async () => {
+        const report = await readiness.check();
+        metrics.setReady(report.ready);
+        return report;
+      },
+      ...(monitor ? { drift: () => monitor.report() } : {}),
+    },
+    (error) => logger.warn({ err: error.message }, 'health server request failed'),
+  );
+  logger.info({ url: server.url, paths: ['/healthz', '/readyz', '/metrics', '/drift'] }, 'health and metrics server listening');
+
+  let failures = 0;
+  const observer: ServiceObserver = {
+    modelReady(model) {
+      readiness.modelLoaded = true;
+      metrics.setModel(model.name, model.version);
+      const profile = monitor?.profile;
+      if (profile && (profile.model !== model.name || profile.modelVersion !== model.version)) {
+        logger.warn({ profile: profile.source, profile_model: profile.model, profile_version: profile.modelVersion, model: model.name, model_version: model.version }, 'the training profile is for a different model or version: drift is measured against it anyway');
+      }
+    },
+    joined(assignment) {
+      readiness.consumerJoined = true;
+      metrics.retainPartitions(assignment);
+    },
+    fetched(info) {
+      metrics.setLag(info.topic, info.partition, info.highWatermark, info.lastOffset);
+    },
+    written(messages, processed) {
+      try {
+        metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, Date.now());
+        if (monitor) for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
+      } catch (error) {
+        // Never let observation break scoring; say so, but not once per batch.
+        failures += 1;
+        if (failures === 1 || failures % 1000 === 0) logger.error({ err: (error as Error).message, failures }, 'recording metrics or drift for a batch failed');
+      }
+    },
+  };
+
+  return {
+    observer,
+    metrics,
+    readiness,
+    drift,
+    server,
+    stopping() {
+      readiness.consumerJoined = false;
+    },
+    async close() {
+      await server.close();
+      await probe.close();
+      await metrics.shutdown();
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { DriftReport } from '../../src/monitor/drift';
+import { loadSchema } from '../../src/stages/decode';
+import { defaultScenario, scenarioEvents } from '../support/drift-scenario';
+import { brokers, createTestTopics, endOffsets, produce, testKafka } from '../support/kafka';
+import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT } from '../support/model';
+import { type ScorerProcess, spawnScorer } from '../support/processes';
+
+/**
+ * "What made the scores worse, since when?" end to end: events that follow the training
+ * profile, with a new category in one column from a known moment and a numeric column that
+ * moves from another, go through the real scorer; then `stream-scorer drift` reads the topics
+ * (and asks the running scorer) and must name exactly those columns, with their onsets.
+ */
+function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const FEATURE_KINDS = new Set(['numeric', 'categorical']);
+
+function namedFeatureColumns(report: DriftReport): string[] {
+  return report.columns.filter((c) => FEATURE_KINDS.has(c.kind) && c.measures.some((m) => m.episodes.length > 0)).map((c) => c.column).sort();
+}
+
+describe('integration: stream-scorer drift names what changed and since when', () => {
+  const kafka = testKafka();
+  let scorer: ScorerProcess | undefined;
+  after(async () => {
+    if (scorer && scorer.child.exitCode === null) {
+      scorer.child.kill('SIGKILL');
+      await scorer.exit;
+    }
+  });
+
+  it('from the topics and from the running scorer: the new category and the moved column, onsets within one window, nothing else', async () => {
+    const scenario = defaultScenario(600_000, 400);
+    const topics = await createTestTopics(kafka, 'drift', 1);
+    const eventType = loadSchema(INPUT_SCHEMA, 'INPUT_SCHEMA');
+    const events = scenarioEvents(scenario);
+    for (let from = 0; from < events.length; from += 1_000) {
+      await produce(
+        kafka,
+        topics.input,
+        events.slice(from, from + 1_000).map((e) => ({ key: String(e.card_id), value: eventType.toBuffer(e) })),
+      );
+    }
+    const env = {
+      KAFKA_BROKERS: brokers().join(','),
+      INPUT_TOPICS: topics.input,
+      OUTPUT_TOPIC: topics.output,
+      DEAD_LETTER_TOPIC: topics.deadLetter,
+      KAFKA_GROUP_ID: topics.group,
+      DRIFT_WINDOW_SECONDS: String(scenario.windowMs / 1000),
+      DRIFT_MIN_WINDOW_EVENTS: '200',
+      // A full 1 MB fetch of these events makes more than 1 MB of predictions, more than the
+      // broker takes in one produce request (the output writer does not split it yet).
+      CONSUMER_MAX_BYTES_PER_PARTITION: String(256 * 1024),
+    };
+    scorer = spawnScorer(env);
+    const running = scorer;
+    const total = events.length;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const outputs = [...(await endOffsets(kafka, topics.output)).values(), ...(await endOffsets(kafka, topics.deadLetter)).values()].reduce((a, b) => a + Number(b), 0);
+      if (outputs >= total) break;
+      assert.ok(Date.now() < deadline && running.child.exitCode === null, `scored ${outputs} of ${total}:\n${running.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    const within = (actual: number | undefined, truth: number): boolean => actual !== undefined && Math.abs(actual - truth) <= scenario.windowMs;
+    const check = (report: DriftReport, source: string): void => {
+      assert.deepEqual(namedFeatureColumns(report), ['amount', 'channel'], `${source}: only the changed columns`);
+      const channel = report.columns.find((c) => c.column === 'channel');
+      const unknownRate = channel?.measures.find((m) => m.measure === 'unknown_rate');
+      assert.ok(unknownRate?.drifting, `${source}: channel drifting`);
+      assert.ok(within(unknownRate.since, scenario.unknown.from), `${source}: channel onset ${unknownRate.since} vs ${scenario.unknown.from}`);
+      assert.equal(channel?.topUnknownValues[0]?.value, scenario.unknown.value);
+      const amount = report.columns.find((c) => c.column === 'amount')?.measures.find((m) => m.measure === 'psi');
+      assert.ok(amount?.drifting, `${source}: amount drifting`);
+      assert.ok(within(amount.since, scenario.shift.from), `${source}: amount onset ${amount.since} vs ${scenario.shift.from}`);
+    };
+
+    // The running scorer's own state: its /drift, and one structured log line per onset.
+    const healthUrl = /"msg":"health and metrics server listening".*?"url":"(http:\/\/127\.0\.0\.1:\d+)"|"url":"(http:\/\/127\.0\.0\.1:\d+)".*?"msg":"health and metrics server listening"/.exec(running.output());
+    const url = healthUrl?.[1] ?? healthUrl?.[2];
+    assert.ok(url, 'the scorer logs its health server url');
+    const live = await runCli(['drift', '--json', '--service', url], env);
+    assert.equal(live.code, 0, live.stderr);
+    check(JSON.parse(live.stdout) as DriftReport, 'live');
+    const onsets = running
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"event":"drift_onset"'))
+      .map((line) => JSON.parse(line) as { column: string; measure: string; onset: string; window_start: string });
+    assert.deepEqual(
+      onsets.filter((o) => o.column !== 'prediction').map((o) => `${o.column}/${o.measure}`).sort(),
+      ['amount/psi', 'channel/unknown_rate'],
+      'one structured event per onset, for the changed columns only',
+    );
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    assert.match(metrics, /stream_scorer_drift_active\{column="channel",measure="unknown_rate"\} 1/);
+    assert.match(metrics, /stream_scorer_drift_active\{column="country",measure="unknown_rate"\} 0/);
+
+    running.child.kill('SIGTERM');
+    assert.equal((await running.exit).code, 0, running.output().slice(-2000));
+
+    // From the topics, after the fact: the same answer.
+    const fromTopics = await runCli(['drift', '--json'], env);
+    assert.equal(fromTopics.code, 0, fromTopics.stderr);
+    const report = JSON.parse(fromTopics.stdout) as DriftReport & { inputRecords: number; predictionRecords: number; complete: boolean };
+    assert.equal(report.inputRecords, total);
+    assert.ok(report.complete);
+    check(report, 'topics');
+    const text = await runCli(['drift'], env);
+    assert.equal(text.code, 0, text.stderr);
+    process.stdout.write(`# stream-scorer drift:\n${text.stdout.replace(/^/gm, '#   ')}\n`);
+    assert.match(text.stdout, /drifting now: .*channel/);
+    assert.match(text.stdout, /channel\s+unknown_rate\s.*DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:0\d(\.\d+)?Z/);
+    assert.match(text.stdout, /amount\s+psi\s.*DRIFTING since 2026-03-01T01:(10|20):00Z/);
+    // The scores move with amount (the model reacts to it), not with the unknown channel (never scored).
+    const scores = report.columns.find((c) => c.column === 'prediction')?.measures[0];
+    assert.ok(scores?.drifting, 'the scores moved with amount');
+    assert.ok(within(scores.since, scenario.shift.from), `scores drift from the amount shift on, not before: ${scores.since}`);
+    assert.match(text.stdout, /scores drifting since 2026-03-01T01:(10|20):00Z, with inputs that moved by then: amount \(/);
+  });
+});

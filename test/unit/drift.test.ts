@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { ServiceError } from '../../src/errors';
+import { type ModelContract, readContract } from '../../src/model/contract';
+import { type DriftEvent, DriftMonitor, type DriftOptions, PREDICTION_COLUMN, driftedColumns } from '../../src/monitor/drift';
+import { loadProfile, numericBin, parseProfile, predictionBin, psi } from '../../src/monitor/profile';
+import { formatDriftReport } from '../../src/monitor/report';
+import { parseDriftArgs, parseSince } from '../../src/monitor/cli';
+import type { SourceMessage } from '../../src/records';
+import { checkBatch } from '../../src/stages/check/contract-check';
+import type { InputEvent } from '../../src/stages/decode';
+import type { ChunkObservation } from '../../src/telemetry/observation';
+import { type DriftScenario, defaultScenario, scenarioEvents } from '../support/drift-scenario';
+import { MODEL_PATH } from '../support/model';
+import { PROFILE_PATH, type ProfileEvent, ProfileSampler } from '../support/profile-events';
+
+let contract: ModelContract;
+before(() => {
+  contract = readContract(MODEL_PATH);
+});
+
+function options(scenario: DriftScenario, mode: 'live' | 'offline'): DriftOptions {
+  return {
+    windowMs: scenario.windowMs,
+    minWindowEvents: 200,
+    psiThreshold: 0.2,
+    predictionPsiThreshold: 0.2,
+    unknownRateThreshold: 0.01,
+    mode,
+    eventTimeField: 'event_time',
+    positiveClassIndex: 1,
+    now: () => scenario.start + 365 * 86_400_000,
+  };
+}
+
+/** Runs events through the real contract check into the monitor, as the service does per batch. */
+function feed(monitor: DriftMonitor, events: readonly ProfileEvent[], scores: () => number, batch = 250): void {
+  for (let from = 0; from < events.length; from += batch) {
+    const chunk = events.slice(from, from + batch) as InputEvent[];
+    const checked = checkBatch(contract, chunk, new Array(chunk.length));
+    const rows = checked.features.rows;
+    const probabilities = new Float32Array(rows.length * 2);
+    for (let r = 0; r < rows.length; r += 1) {
+      const s = scores();
+      probabilities[2 * r] = 1 - s;
+      probabilities[2 * r + 1] = s;
+    }
+    const observation: ChunkObservation = { from: 0, events: chunk, rejections: checked.rejections, rows, features: checked.features, probabilities, classCount: 2, rowRejections: new Array(rows.length) };
+    const messages = chunk.map((e, i): SourceMessage => ({ topic: 't', partition: 0, offset: String(from + i), key: null, value: null, headers: {}, timestamp: String(e.event_time) }));
+    monitor.observeChunk(observation, messages);
+  }
+}
+
+describe('drift: profile and PSI', () => {
+  it('bins numeric values upper-inclusive and scores lower-inclusive, as train.py does', () => {
+    const edges = Float64Array.from([0, 1, 2, 3, 4]);
+    assert.deepEqual([-1, 0, 0.5, 1, 1.0001, 4, 4.5, 62].map((v) => numericBin(edges, v)), [0, 0, 1, 1, 2, 4, 5, 5]);
+    const score = Float64Array.from([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]);
+    assert.deepEqual([0, 0.05, 0.1, 0.1999, 0.2, 0.95, 1.0, 1.5, -0.1].map((v) => predictionBin(score, v)), [0, 0, 1, 1, 2, 9, 9, 9, 0]);
+  });
+
+  it('gives PSI near 0 for the profile itself and large for a moved distribution', () => {
+    const shares = Float64Array.from([0.25, 0.25, 0.25, 0.25]);
+    assert.ok(psi(shares, Float64Array.from([2500, 2500, 2500, 2500])) < 1e-6);
+    assert.ok(psi(shares, Float64Array.from([0, 0, 5000, 5000])) > 2);
+    assert.equal(psi(shares, new Float64Array(4)), 0, 'no events: no drift');
+  });
+
+  it('reads the example model profile: every model input, the scores', () => {
+    const profile = loadProfile(PROFILE_PATH);
+    assert.deepEqual(profile.features.map((f) => f.name).sort(), contract.inputs.map((i) => i.name).sort());
+    for (const feature of profile.features) {
+      const input = contract.inputs.find((i) => i.name === feature.name);
+      assert.equal(feature.kind, input?.kind, feature.name);
+      if (feature.kind === 'categorical') assert.deepEqual([...feature.categories].sort(), [...(input?.categories ?? [])].sort(), `${feature.name}: the profile's categories are the model's`);
+    }
+    assert.equal(profile.prediction?.shares.length, 10);
+  });
+
+  it('refuses a profile it cannot use, naming the file and the problem', () => {
+    assert.throws(() => parseProfile({ features: { amount: { type: 'numeric', bin_edges: [2, 1], bin_shares: [0.3, 0.3, 0.4] } } }, 'p.json'), (e: unknown) => e instanceof ServiceError && /p\.json: feature "amount" bin_edges must increase/.test(e.message));
+    assert.throws(() => parseProfile({ features: { x: { type: 'numeric', bin_edges: [1], bin_shares: [1] } } }, 'p.json'), /needs 2 bin_shares/);
+    assert.throws(() => parseProfile({ nothing: 1 }, 'p.json'), /no "features" object/);
+  });
+
+  it('sees no drift in a stream that follows the profile', () => {
+    const scenario = defaultScenario();
+    const sampler = new ProfileSampler(3);
+    const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), options(scenario, 'offline'));
+    const events: ProfileEvent[] = [];
+    for (let k = 0; k < 8_000; k += 1) events.push(sampler.event(scenario.start + Math.floor((k * scenario.windowMs) / 1_000)));
+    feed(monitor, events, () => sampler.score());
+    monitor.finish();
+    const report = monitor.report();
+    assert.equal(report.windowsEvaluated, 8);
+    assert.deepEqual(driftedColumns(report), []);
+    for (const column of report.columns) {
+      for (const measure of column.measures) assert.ok((measure.current ?? 1) < measure.threshold / 2, `${column.column} ${measure.measure} ${measure.current} is well under its threshold`);
+    }
+  });
+});
+
+describe('drift: an injected shift is found, with its onset', () => {
+  const scenario = defaultScenario();
+  const within = (actual: number | undefined, truth: number): boolean => actual !== undefined && Math.abs(actual - truth) <= scenario.windowMs;
+
+  for (const mode of ['live', 'offline'] as const) {
+    it(`${mode}: names the new category's column and the moved column, onsets within one window, nothing else`, () => {
+      const sampler = new ProfileSampler(11);
+      const events = scenarioEvents(scenario, sampler);
+      const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), options(scenario, mode));
+      const seen: DriftEvent[] = [];
+      monitor.onEvent((e) => seen.push(e));
+      feed(monitor, events, () => sampler.score());
+      if (mode === 'offline') monitor.finish();
+      const report = monitor.report();
+
+      assert.deepEqual(driftedColumns(report).sort(), ['amount', 'channel']);
+      assert.ok(!driftedColumns(report).includes(PREDICTION_COLUMN));
+
+      const channel = report.columns.find((c) => c.column === 'channel');
+      const unknownRate = channel?.measures.find((m) => m.measure === 'unknown_rate');
+      assert.ok(unknownRate?.drifting, 'channel is drifting on unknown_rate');
+      assert.ok(within(unknownRate.since, scenario.unknown.from), `channel onset ${new Date(unknownRate.since ?? 0).toISOString()} within a window of ${new Date(scenario.unknown.from).toISOString()}`);
+      assert.ok((unknownRate.firstSeen ?? 0) >= scenario.unknown.from && (unknownRate.firstSeen ?? 0) - scenario.unknown.from < 60_000, 'first unknown value right after the truth');
+      assert.ok((unknownRate.current ?? 0) > 0.05 && (unknownRate.current ?? 1) < 0.15, `now ${unknownRate.current} (10 % injected)`);
+      assert.equal(channel?.topUnknownValues[0]?.value, 'crypto_wallet');
+      assert.equal(channel?.measures.find((m) => m.measure === 'psi')?.drifting, false, 'the known channels keep their shares');
+
+      const amount = report.columns.find((c) => c.column === 'amount')?.measures.find((m) => m.measure === 'psi');
+      assert.ok(amount?.drifting, 'amount is drifting on psi');
+      assert.ok(within(amount.since, scenario.shift.from), `amount onset ${new Date(amount.since ?? 0).toISOString()} within a window of ${new Date(scenario.shift.from).toISOString()}`);
+      assert.ok((amount.current ?? 0) > 0.5, `amount PSI now ${amount.current}`);
+
+      // One structured event per onset, none for columns that did not change.
+      assert.deepEqual(seen.filter((e) => e.type === 'onset').map((e) => `${e.column}/${e.measure}`).sort(), ['amount/psi', 'channel/unknown_rate']);
+      assert.equal(seen.filter((e) => e.type === 'cleared').length, 0);
+      const onset = seen.find((e) => e.column === 'channel');
+      assert.equal(onset?.topValues?.[0]?.value, 'crypto_wallet');
+
+      const text = formatDriftReport(report);
+      assert.match(text, /drifting now: (channel, amount|amount, channel)/);
+      assert.match(text, /channel\s+unknown_rate\s+0\.\d+\s+0\.0100\s+DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:0\dZ; "crypto_wallet" ×\d+/);
+      assert.match(text, /amount\s+psi\s+\d+\.\d+\s+0\.2000\s+DRIFTING since 2026-03-01T01:(10|20):00Z/);
+    });
+  }
+
+  it('ends an episode when the column comes back, and keeps it in the report', () => {
+    const sampler = new ProfileSampler(5);
+    const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), options(scenario, 'offline'));
+    const seen: DriftEvent[] = [];
+    monitor.onEvent((e) => seen.push(e));
+    const events: ProfileEvent[] = [];
+    for (let k = 0; k < 6_000; k += 1) {
+      const time = scenario.start + Math.floor((k * scenario.windowMs) / 1_000);
+      const event = sampler.event(time);
+      const window = Math.floor((time - scenario.start) / scenario.windowMs);
+      if (window === 2 || window === 3) if (sampler.random() < 0.5) event.card_type = 'virtual';
+      events.push(event);
+    }
+    feed(monitor, events, () => sampler.score());
+    monitor.finish();
+    const card = monitor.report().columns.find((c) => c.column === 'card_type')?.measures.find((m) => m.measure === 'unknown_rate');
+    assert.equal(card?.drifting, false);
+    assert.deepEqual(card?.episodes.map((e) => [e.onset - scenario.start, e.end === undefined ? undefined : e.end - scenario.start, e.windows]), [[2 * scenario.windowMs, 4 * scenario.windowMs, 2]]);
+    assert.deepEqual(seen.map((e) => `${e.type} ${e.column}`), ['onset card_type', 'cleared card_type']);
+    assert.match(formatDriftReport(monitor.report()), /card_type\s+unknown_rate\s+0\s+0\.0100\s+drifted 2026-03-01T00:20:00Z \.\. 2026-03-01T00:40:00Z/);
+  });
+
+  it('live: counts events for a window already evaluated as late instead of changing it', () => {
+    const sampler = new ProfileSampler(9);
+    const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), { ...options(scenario, 'live'), minWindowEvents: 10 });
+    const at = (w: number) => Array.from({ length: 20 }, (_, i) => sampler.event(scenario.start + w * scenario.windowMs + i));
+    feed(monitor, [...at(0), ...at(1), ...at(2)], () => sampler.score());
+    assert.equal(monitor.report().windowsEvaluated, 1, 'window 0 closed once the watermark was a window past its end');
+    feed(monitor, at(0), () => sampler.score());
+    assert.equal(monitor.lateEvents, 20);
+  });
+
+  it('live: an event from the far future does not move the windows', () => {
+    const sampler = new ProfileSampler(9);
+    const now = scenario.start + 3 * scenario.windowMs;
+    const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), { ...options(scenario, 'live'), minWindowEvents: 10, now: () => now });
+    const at = (time: number, n = 20) => Array.from({ length: n }, (_, i) => sampler.event(time + i));
+    feed(monitor, [...at(scenario.start), ...at(Date.UTC(2100, 0, 1), 1), ...at(scenario.start + 10)], () => sampler.score());
+    assert.equal(monitor.lateEvents, 1, 'the future event is not counted');
+    assert.equal(monitor.report().windowsEvaluated, 0, 'and closed no window');
+  });
+});
+
+describe('drift: command-line arguments', () => {
+  it('takes --since as ISO, epoch ms or a duration back from now', () => {
+    const now = Date.UTC(2026, 5, 1);
+    assert.equal(parseSince('2026-03-01T00:00:00Z', now), Date.UTC(2026, 2, 1));
+    assert.equal(parseSince('1772323200000', now), 1772323200000);
+    assert.equal(parseSince('6h', now), now - 6 * 3_600_000);
+    assert.throws(() => parseSince('yesterday', now), /expected an ISO time/);
+    assert.deepEqual(parseDriftArgs(['--json', '--since=2d', '--service', 'http://127.0.0.1:9464/'], now), { json: true, since: now - 2 * 86_400_000, service: 'http://127.0.0.1:9464' });
+    assert.throws(() => parseDriftArgs(['--what']), /unknown option/);
+  });
+});

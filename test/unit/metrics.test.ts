@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { trace } from '@opentelemetry/api';
+import { type HealthServer, startHealthServer } from '../../src/health/server';
+import { Readiness } from '../../src/health/readiness';
+import { DriftMonitor } from '../../src/monitor/drift';
+import { loadProfile } from '../../src/monitor/profile';
+import { type PipelineDeps, type ProcessedBatch, processBatch } from '../../src/pipeline';
+import type { SourceMessage } from '../../src/records';
+import { prepare } from '../../src/service';
+import { FastHistogram } from '../../src/telemetry/fast-histogram';
+import { createLogger } from '../../src/telemetry/logger';
+import { METRIC, ServiceMetrics } from '../../src/telemetry/metrics';
+import { OTHER, UnknownValueCounts } from '../../src/telemetry/unknown-values';
+import { mixedCases } from '../support/mixed';
+import { ROOT, referenceCases, testConfig } from '../support/model';
+import { PROFILE_PATH } from '../support/profile-events';
+
+/** Sample name → value, from the Prometheus text exposition (labels sorted as written). */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const cut = line.lastIndexOf(' ');
+    out.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return out;
+}
+
+function sampleNames(text: string): Set<string> {
+  return new Set([...samples(text).keys()].map((s) => s.replace(/\{.*$/, '')));
+}
+
+let deps: PipelineDeps;
+let metrics: ServiceMetrics;
+let drift: DriftMonitor;
+let server: HealthServer;
+let brokerUp = false;
+const readiness = new Readiness(async () => brokerUp, 0);
+let messages: SourceMessage[];
+let processed: ProcessedBatch;
+const ACKED_AT = 1_700_000_000_000 + 2_500;
+
+before(async () => {
+  deps = { ...(await prepare(testConfig({ SCORE_BATCH_MAX_EVENTS: '4' }), createLogger('silent'))), tracer: trace.getTracer('test') };
+  metrics = new ServiceMetrics({ serviceName: 'test', serviceVersion: '0', unknownValuesNamed: 10, positiveClassIndex: 1 });
+  metrics.setModel('card-fraud', '1.0.0');
+  drift = new DriftMonitor(loadProfile(PROFILE_PATH), {
+    windowMs: 3_600_000,
+    minWindowEvents: 1,
+    psiThreshold: 0.2,
+    predictionPsiThreshold: 0.2,
+    unknownRateThreshold: 0.01,
+    mode: 'offline',
+    eventTimeField: 'event_time',
+    positiveClassIndex: 1,
+  });
+  metrics.setDriftMonitor(drift);
+
+  const cases = mixedCases(deps.decoder.reader, referenceCases(), 'metrics');
+  messages = cases.map((c, i) => ({ topic: 'in', partition: 2, offset: String(100 + i), key: c.key, value: c.value, headers: c.headers, timestamp: String(1_700_000_000_000 + i) }));
+  processed = await processBatch(deps, messages);
+  processed.finish();
+  metrics.setLag('in', 2, '150', messages[messages.length - 1]?.offset as string);
+  metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, ACKED_AT);
+  for (const chunk of processed.observation.chunks) drift.observeChunk(chunk, messages);
+  drift.finish();
+
+  server = await startHealthServer('127.0.0.1', 0, {
+    metrics: () => metrics.text(),
+    readiness: async () => {
+      const report = await readiness.check();
+      metrics.setReady(report.ready);
+      return report;
+    },
+    drift: () => drift.report(),
+  });
+});
+
+after(async () => {
+  await server?.close();
+  await metrics?.shutdown();
+});
+
+describe('metrics: what one batch records', () => {
+  it('serves the OpenTelemetry metrics as Prometheus text on /metrics', async () => {
+    const response = await fetch(`${server.url}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    const values = samples(text);
+    const cases = mixedCases(deps.decoder.reader, referenceCases(), 'metrics');
+    const valid = cases.filter((c) => c.expected === undefined).length;
+
+    assert.equal(values.get('stream_scorer_events_consumed_total{topic="in"}'), cases.length);
+    assert.equal(values.get('stream_scorer_predictions_total'), valid);
+    assert.equal(values.get('stream_scorer_batches_total{topic="in"}'), 1);
+    const byReason = new Map<string, number>();
+    for (const c of cases) if (c.expected) byReason.set(c.expected, (byReason.get(c.expected) ?? 0) + 1);
+    for (const [reason, count] of byReason) assert.equal(values.get(`stream_scorer_dead_letters_total{reason="${reason}"}`), count, reason);
+    assert.equal(values.get('stream_scorer_unknown_categories_total{column="channel",value="crypto_atm"}'), 1);
+    assert.equal(values.get('stream_scorer_unknown_categories_total{column="country",value="ZZ"}'), 1);
+
+    // Per-message histograms: every event's latency from its Kafka timestamp; one score per prediction.
+    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_count'), cases.length);
+    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_bucket{le="2.5"}'), cases.length, 'all within 2.5 s of their timestamp');
+    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_bucket{le="1"}'), 0);
+    assert.equal(values.get('stream_scorer_prediction_score_count'), valid);
+    assert.equal(values.get('stream_scorer_prediction_score_bucket{le="+Inf"}'), valid);
+
+    for (const stage of ['decode', 'check', 'score', 'encode', 'publish']) assert.equal(values.get(`stream_scorer_stage_duration_seconds_count{stage="${stage}"}`), 1, stage);
+    assert.equal(values.get('stream_scorer_batch_size_sum'), cases.length);
+    assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="2"}'), 150 - 110 - 1);
+    assert.equal(values.get('stream_scorer_model_info{model_name="card-fraud",model_version="1.0.0"}'), 1);
+    assert.ok(values.has('stream_scorer_drift_psi{column="amount"}'));
+    assert.ok(values.has('stream_scorer_drift_active{column="channel",measure="unknown_rate"}'));
+    assert.match(text, /# TYPE stream_scorer_stage_duration_seconds histogram/);
+  });
+
+  it('answers /healthz always, /readyz only with model, group and broker', async () => {
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    let response = await fetch(`${server.url}/readyz`);
+    assert.equal(response.status, 503);
+    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false });
+    readiness.modelLoaded = true;
+    readiness.consumerJoined = true;
+    assert.equal((await fetch(`${server.url}/readyz`)).status, 503, 'broker not reachable');
+    brokerUp = true;
+    response = await fetch(`${server.url}/readyz`);
+    assert.equal(response.status, 200);
+    assert.equal(samples(await (await fetch(`${server.url}/metrics`)).text()).get('stream_scorer_ready'), 1);
+    assert.equal((await fetch(`${server.url}/nope`)).status, 404);
+    assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST' })).status, 405);
+  });
+
+  it('serves the live drift report on /drift', async () => {
+    const report = (await (await fetch(`${server.url}/drift`)).json()) as { columns: { column: string }[]; windowsEvaluated: number };
+    assert.ok(report.windowsEvaluated >= 1);
+    assert.ok(report.columns.some((c) => c.column === 'channel'));
+  });
+});
+
+describe('metrics: bounded unknown-category series', () => {
+  it('names a bounded set of values per column, counts the rest as __other__, and only ever grows', () => {
+    const counts = new UnknownValueCounts(2, 1);
+    for (const value of ['a', 'a', 'b', 'c', 'c', 'c']) counts.add('col', value);
+    const first = counts.collect();
+    assert.deepEqual(first, [
+      { column: 'col', value: 'a', count: 2 },
+      { column: 'col', value: 'b', count: 1 },
+      { column: 'col', value: OTHER, count: 3 },
+    ]);
+    // b stays idle and gives its slot up; c, the most frequent of the rest, takes it from 0.
+    for (const value of ['a', 'c', 'c']) counts.add('col', value);
+    assert.deepEqual(
+      counts.collect().map((s) => `${s.value}=${s.count}`),
+      ['a=3', 'c=0', `${OTHER}=5`],
+    );
+    // Now a is idle: its series ends; c counts under its name.
+    counts.add('col', 'c');
+    assert.deepEqual(
+      counts.collect().map((s) => `${s.value}=${s.count}`),
+      ['c=1', `${OTHER}=5`],
+    );
+  });
+
+  it('a FastHistogram puts a value on a boundary in that bucket, like Prometheus', () => {
+    const h = new FastHistogram('h', 'test', 's', [1, 2, 5]);
+    for (const v of [0.5, 1, 1.5, 2, 5, 6, Number.NaN]) h.record(v);
+    const point = h.toMetricData(0, 1).dataPoints[0] as { value: { buckets: { counts: number[] }; count: number; sum: number } };
+    assert.deepEqual(point.value.buckets.counts, [2, 2, 1, 1]);
+    assert.equal(point.value.count, 6);
+    assert.equal(point.value.sum, 16);
+  });
+});
+
+/** Metric names a PromQL expression reads: identifiers that are not functions, keywords, labels or strings. */
+function metricNames(expr: string): string[] {
+  const FUNCTIONS = new Set([
+    'sum', 'min', 'max', 'avg', 'count', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'group',
+    'rate', 'irate', 'increase', 'delta', 'idelta', 'deriv', 'histogram_quantile', 'abs', 'ceil', 'floor', 'round', 'clamp_min', 'clamp_max',
+    'label_replace', 'label_join', 'time', 'timestamp', 'vector', 'scalar', 'sort', 'sort_desc', 'absent', 'changes', 'resets',
+    'avg_over_time', 'max_over_time', 'min_over_time', 'sum_over_time', 'count_over_time', 'last_over_time', 'by', 'without',
+    'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset',
+  ]);
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  const names = stripped.match(/[A-Za-z_:][A-Za-z0-9_:]*/g) ?? [];
+  return [...new Set(names.filter((n) => !FUNCTIONS.has(n)))];
+}
+
+describe('dashboard: dashboards/stream-scorer.json', () => {
+  interface Panel {
+    title: string;
+    targets?: { expr: string }[];
+    panels?: Panel[];
+  }
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'dashboards/stream-scorer.json'), 'utf8')) as { panels: Panel[] };
+  const exprs = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+
+  it('extracts metric names from PromQL', () => {
+    assert.deepEqual(metricNames('histogram_quantile(0.99, sum by (le, stage) (rate(a_bucket{x="rate(b)"}[5m]))) / on (stage) c'), ['a_bucket', 'c']);
+  });
+
+  it('queries only metrics the service exports, and every one it exports', async () => {
+    assert.ok(exprs.length >= 15, `${exprs.length} queries`);
+    const text = await metrics.text();
+    const exported = sampleNames(text);
+    for (const { panel, expr } of exprs) {
+      const names = metricNames(expr);
+      assert.ok(names.length > 0, `${panel}: ${expr} reads a metric`);
+      for (const name of names) assert.ok(exported.has(name), `${panel}: ${name} is not exported (exported: ${[...exported].filter((n) => n.startsWith('stream_scorer')).join(', ')})`);
+    }
+    const used = new Set(exprs.flatMap((e) => metricNames(e.expr)));
+    const families = [...text.matchAll(/^# TYPE (stream_scorer_\w+) /gm)].map((m) => m[1] as string);
+    assert.equal(families.length, Object.keys(METRIC).length, `one family per METRIC entry: ${families.join(', ')}`);
+    for (const family of families) assert.ok([...used].some((n) => n === family || n.startsWith(`${family}_`)), `the dashboard shows ${family}`);
+  });
+});
