@@ -100,8 +100,7 @@ for (const mode of MODES) {
       await sendTraffic(mainBrokers, topics.input, total, 4_000);
       const victim = spawnScorer(scorerEnv(mainBrokers, topics, mode, { FAILPOINT_KILL_BEFORE_COMMIT: '4' }));
       scorers.push(victim);
-      const { signal } = await victim.exit;
-      assert.equal(signal, 'SIGKILL', 'the fail-point killed the scorer');
+      assert.equal(await victim.signal, 'SIGKILL', 'the fail-point killed the scorer');
       const killedBatch = killedBatchSize(victim);
       assert.ok(Number.isFinite(killedBatch) && killedBatch > 0, 'the fail-point reported the size of the batch it killed');
       const successor = spawnScorer(scorerEnv(mainBrokers, topics, mode));
@@ -126,8 +125,8 @@ for (const mode of MODES) {
         scorers.push(second);
         await sleep(3_500);
         first.child.kill(stopSignal);
-        const exited = await first.exit;
-        if (stopSignal === 'SIGTERM') assert.equal(exited.code, 0, 'graceful stop exits 0');
+        const code = await first.exit;
+        if (stopSignal === 'SIGTERM') assert.equal(code, 0, 'graceful stop exits 0');
         await traffic;
         const report = await settle(t, kafka, topics, mode, total);
         assert.equal(report.lost, 0);
@@ -161,7 +160,7 @@ for (const mode of MODES) {
       await admin.deleteTopics({ topics: [topics.deadLetter], timeout: 10_000 });
       await admin.disconnect();
       await sendTraffic(mainBrokers, topics.input, 100, 10_000, 100); // offsets 100..199, every tenth bad
-      const { code } = await Promise.race([scorer.exit, sleep(90_000).then(() => ({ code: -1 }))]);
+      const code = await Promise.race([scorer.exit, sleep(90_000).then(() => -1)]);
       assert.equal(code, 1, 'the service stopped with an error');
       assert.match(scorer.output(), /OUTPUT_UNWRITABLE/);
       assert.match(scorer.output(), new RegExp(`Missing topic\\(s\\): DEAD_LETTER_TOPIC=${topics.deadLetter}`));

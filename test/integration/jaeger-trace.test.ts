@@ -148,7 +148,7 @@ describe('integration: one trace from producer to consumer, in a real Jaeger', (
 
     // SIGTERM: the scorer finishes, commits, and its SDK flushes the spans it still holds.
     running.child.kill('SIGTERM');
-    assert.equal((await running.exit).code, 0, running.output().slice(-3000));
+    assert.equal(await running.exit, 0, running.output().slice(-3000));
 
     const expected = [`send ${topics.input}`, `process ${topics.input}`, 'decode', 'check', 'score', 'publish', `send ${topics.output}`, `process ${topics.output}`];
     const t = await jaeger.waitForTrace(goodTrace, expected);

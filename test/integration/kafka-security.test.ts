@@ -5,7 +5,7 @@
  * need the main broker of `npm run test:integration`.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,8 @@ import { loadConfig } from '../../src/config/load';
 import { createKafka } from '../../src/kafka/client';
 import { loadSchema } from '../../src/stages/decode';
 import { createLogger } from '../../src/telemetry/logger';
-import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT, referenceCases } from '../support/model';
+import { INPUT_SCHEMA, ROOT, referenceCases } from '../support/model';
+import { type CliProcess, runCli } from '../support/processes';
 
 const PORT = Number(process.env.KAFKA_SECURITY_TEST_PORT ?? 19192);
 const SASL_SSL_PORT = PORT + 2; // PORT + 1 is the broker's controller port
@@ -50,18 +51,8 @@ function secureEnv(overrides: Record<string, string | undefined> = {}): Record<s
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-function runCli(env: Record<string, string>): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'run'], {
-    cwd: ROOT,
-    // HEALTH_PORT=0: any free port, so this never collides with another scorer on this machine.
-    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, LOG_LEVEL: 'info', HEALTH_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exit };
+function runScorer(env: Record<string, string>): CliProcess {
+  return runCli(['run'], { LOG_LEVEL: 'info', ...env });
 }
 
 const secrets = mkdtempSync(join(tmpdir(), 'scorer-sasl-'));
@@ -109,7 +100,7 @@ describe('integration: Kafka SASL_SSL (SCRAM-SHA-512, custom CA) against a real 
     await producer.send({ topic: topics.input, acks: -1, messages: events.map((e) => ({ key: String(e.card_id), value: eventType.toBuffer(e) })) });
     await producer.disconnect();
 
-    const run = runCli(secureEnv({ INPUT_TOPICS: topics.input, OUTPUT_TOPIC: topics.output, DEAD_LETTER_TOPIC: topics.deadLetter, KAFKA_GROUP_ID: topics.group }));
+    const run = runScorer(secureEnv({ INPUT_TOPICS: topics.input, OUTPUT_TOPIC: topics.output, DEAD_LETTER_TOPIC: topics.deadLetter, KAFKA_GROUP_ID: topics.group }));
     try {
       let scored = 0;
       const deadline = Date.now() + 60_000;
@@ -134,7 +125,7 @@ describe('integration: Kafka SASL_SSL (SCRAM-SHA-512, custom CA) against a real 
     const wrong = join(secrets, 'wrong-password');
     writeFileSync(wrong, 'not-the-password\n');
     const started = Date.now();
-    const run = runCli(secureEnv({ KAFKA_SASL_PASSWORD_FILE: wrong }));
+    const run = runScorer(secureEnv({ KAFKA_SASL_PASSWORD_FILE: wrong }));
     assert.equal(await run.exit, 1, run.output().slice(-3000));
     assert.ok(Date.now() - started < 30_000, 'an authentication failure is not retried for long');
     const output = run.output();
@@ -144,14 +135,14 @@ describe('integration: Kafka SASL_SSL (SCRAM-SHA-512, custom CA) against a real 
   });
 
   it('an untrusted broker certificate (no KAFKA_TLS_CA_FILE) fails with a message naming the CA setting', async () => {
-    const run = runCli(secureEnv({ KAFKA_TLS_CA_FILE: undefined }));
+    const run = runScorer(secureEnv({ KAFKA_TLS_CA_FILE: undefined }));
     assert.equal(await run.exit, 1, run.output().slice(-3000));
     assert.match(run.output(), /KAFKA_AUTH_FAILED: TLS with the brokers failed \(SASL_SSL; trusted CAs from the system, KAFKA_TLS_CA_FILE is unset\): .*self-signed certificate/);
     assert.doesNotMatch(run.output(), /\n\s+at .*\(.*:\d+:\d+\)/, 'no stack trace');
   });
 
   it('PLAIN without TLS is refused before any connection is tried', async () => {
-    const run = runCli(secureEnv({ KAFKA_BROKERS: `127.0.0.1:${PORT}`, KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'plain', KAFKA_TLS_CA_FILE: undefined }));
+    const run = runScorer(secureEnv({ KAFKA_BROKERS: `127.0.0.1:${PORT}`, KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT', KAFKA_SASL_MECHANISM: 'plain', KAFKA_TLS_CA_FILE: undefined }));
     assert.equal(await run.exit, 1);
     assert.match(run.output(), /CONFIG_INVALID: invalid Kafka security settings:\n {2}KAFKA_SASL_MECHANISM=plain sends the password in clear text/);
   });

@@ -2,26 +2,41 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT } from './model';
 
-export interface ScorerProcess {
+export interface CliProcess {
   readonly child: ChildProcess;
+  /** stdout and stderr so far, interleaved as they arrived. */
   output(): string;
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** How many times the log says the process joined its group. */
-  joins(): number;
+  /** The exit code, or null when a signal ended the process. */
+  readonly exit: Promise<number | null>;
+  readonly signal: Promise<NodeJS.Signals | null>;
 }
 
-/** `stream-scorer run` as its own process, so it can be SIGKILLed like a real pod. */
-export function spawnScorer(env: Record<string, string>): ScorerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'run'], {
+/**
+ * `stream-scorer <args>` from the sources as its own process, so it can be signalled and
+ * SIGKILLed like a real pod. Paths point into this repository; HEALTH_PORT=0 lets several run at once.
+ */
+export function runCli(args: string[], env: Record<string, string>): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, LOG_LEVEL: 'info', HEALTH_PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, HEALTH_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return { child, output: () => output, exit, joins: () => (output.match(/"msg":"joined consumer group"/g) ?? []).length };
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, output: () => output, exit: ended.then((e) => e.code), signal: ended.then((e) => e.signal) };
+}
+
+export interface ScorerProcess extends CliProcess {
+  /** How many times the log says the process joined its group. */
+  joins(): number;
+}
+
+/** `stream-scorer run` with info logs, which the fault tests read. */
+export function spawnScorer(env: Record<string, string>): ScorerProcess {
+  const run = runCli(['run'], { LOG_LEVEL: 'info', ...env });
+  return { ...run, joins: () => (run.output().match(/"msg":"joined consumer group"/g) ?? []).length };
 }
 
 /** A broker of the test's own (port, data dir), so a fault injected into it harms no other test. */
