@@ -1,0 +1,264 @@
+/**
+ * npm run bench: stream-scorer against its ceiling (bare kafkajs consume → produce) and its naive
+ * baseline (per-message decode/score/awaited send), in one run, on the same broker and settings.
+ * Each row runs as its own process (bench/row.ts); the load generator is another (bench/load.ts).
+ *
+ * Settings (environment): BENCH_EVENTS (pre-produced events, 400000), BENCH_NAIVE_EVENTS (20000),
+ * BENCH_LIVE_SECONDS (15), BENCH_ROWS (ceiling,scorer,scorer-eos,naive), BENCH_SCORER_ENV (JSON of
+ * extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer throughput row),
+ * BENCH_LATENCY=0 (throughput only), BENCH_LABEL (a word in the results file name).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type Kafka } from 'kafkajs';
+import { loadSchema } from '../src/stages/decode';
+import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, createTopics, deleteTopics, describeMachine, loadAverage, quantile, sleep } from './common';
+import type { RowMode, RowResult, RowSpec } from './row';
+
+const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+const env = process.env;
+const EVENTS = Number(env.BENCH_EVENTS ?? 400_000);
+const NAIVE_EVENTS = Number(env.BENCH_NAIVE_EVENTS ?? 20_000);
+const LIVE_SECONDS = Number(env.BENCH_LIVE_SECONDS ?? 15);
+const ROWS = (env.BENCH_ROWS ?? 'ceiling,scorer,scorer-eos,naive').split(',') as RowMode[];
+const SCORER_ENV = JSON.parse(env.BENCH_SCORER_ENV ?? '{}') as Record<string, string>;
+const PROFILE = env.BENCH_PROFILE === '1';
+const LATENCY = env.BENCH_LATENCY !== '0';
+/** Node flags for the row processes, e.g. --max-semi-space-size=64 (the load generator runs without). */
+const NODE_FLAGS = (env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const RUN = `bench-${Date.now().toString(36)}`;
+const topics: string[] = [];
+
+function node(script: string, envExtra: Record<string, string>, args: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...args, '--import', 'tsx', join(__dirname, script)], {
+    cwd: ROOT,
+    env: { ...process.env, ...envExtra },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+}
+
+function load(spec: Record<string, unknown>): Promise<{ sent: number; seconds: number }> {
+  const child = node('load.ts', { BENCH_LOAD: JSON.stringify(spec) });
+  let text = '';
+  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code) => {
+      const line = text.split('\n').find((l) => l.startsWith('BENCH_LOAD_DONE '));
+      if (code !== 0 || !line) reject(new Error(`load generator failed (exit ${code}): ${text}`));
+      else resolve(JSON.parse(line.slice('BENCH_LOAD_DONE '.length)));
+    });
+  });
+}
+
+interface RunningRow {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  readonly result: Promise<RowResult>;
+}
+
+function startRow(spec: RowSpec, profileDir?: string): RunningRow {
+  const args = [...NODE_FLAGS, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const child = node('row.ts', { BENCH_ROW: JSON.stringify(spec) }, args);
+  child.stdout?.on('data', (d: Buffer) => process.stderr.write(d));
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const result = new Promise<RowResult>((resolve, reject) => {
+    let got: RowResult | undefined;
+    child.on('message', (m: { ready?: boolean; result?: RowResult }) => {
+      if (m.ready) onReady();
+      if (m.result) got = m.result;
+    });
+    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`row ${spec.mode} exited with ${code} before reporting`))));
+  });
+  return { child, ready, result };
+}
+
+function rowTopics(tag: string): { output: string; deadLetter: string; group: string } {
+  const t = { output: `${RUN}.${tag}.out`, deadLetter: `${RUN}.${tag}.dlq`, group: `${RUN}.${tag}.group` };
+  topics.push(t.output, t.deadLetter);
+  return t;
+}
+
+/** Reads `topic` up to its end offsets: event_time (from the Avro value) → broker append time of the output record. */
+async function latencies(kafka: Kafka, topic: string, ceiling: boolean): Promise<Float64Array> {
+  const type = loadSchema(ceiling ? INPUT_SCHEMA : PREDICTION_SCHEMA, 'schema');
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+  await admin.disconnect();
+  const total = [...ends.values()].reduce((a, b) => a + b, 0n);
+  const values: number[] = [];
+  if (total === 0n) return new Float64Array(0);
+  let seen = 0n;
+  const consumer = kafka.consumer({ groupId: `${RUN}.reader.${topic}`, maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let onDone: () => void = () => undefined;
+  const allRead = new Promise<void>((resolve) => (onDone = resolve));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        seen += 1n;
+        if (!m.value) continue;
+        try {
+          const value = type.fromBuffer(m.value) as { event_time?: number | null };
+          if (typeof value.event_time === 'number') values.push(Number(m.timestamp) - value.event_time);
+        } catch {
+          // the ceiling copies corrupt inputs too: no event_time to read
+        }
+      }
+      if (seen >= total) onDone();
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([allRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 120_000)))]);
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return Float64Array.from(values).sort();
+}
+
+interface Latency {
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly count: number;
+  readonly rate: number;
+  readonly offered: number;
+}
+
+async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number, cap?: number): Promise<Latency> {
+  const input = `${RUN}.${tag}.in`;
+  const t = rowTopics(tag);
+  topics.push(input);
+  await createTopics(kafka, { input: [input], output: [t.output, t.deadLetter] });
+  const row = startRow({ mode, input, ...t, env: SCORER_ENV });
+  await row.ready;
+  await sleep(1_500);
+  const loaded = await load({ topic: input, durationMs: LIVE_SECONDS * 1000, rate, seed: 7 });
+  row.child.send({ expected: cap === undefined ? loaded.sent : Math.min(cap, loaded.sent) });
+  const result = await row.result;
+  const l = await latencies(kafka, mode === 'ceiling' ? t.output : t.output, mode === 'ceiling');
+  return { p50: quantile(l, 0.5), p95: quantile(l, 0.95), p99: quantile(l, 0.99), count: l.length, rate: result.eventsPerSecond, offered: loaded.sent / loaded.seconds };
+}
+
+const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+
+async function main(): Promise<void> {
+  const machine = describeMachine();
+  const kafka = benchKafka();
+  const started = new Date();
+  out(`# stream-scorer benchmark ${started.toISOString()} (${RUN})`);
+  out(`load average at start: ${loadAverage()}`);
+  const input = `${RUN}.in`;
+  const naiveInput = `${RUN}.naive.in`;
+  topics.push(input, naiveInput);
+  await createTopics(kafka, { input: [input, naiveInput] });
+  const pre = await load({ topic: input, count: EVENTS, seed: 1 });
+  out(`pre-produced ${pre.sent} events (10 % bad) into ${input} in ${pre.seconds.toFixed(1)} s`);
+  if (ROWS.includes('naive')) await load({ topic: naiveInput, count: NAIVE_EVENTS, seed: 1 });
+
+  const throughput = new Map<RowMode, RowResult & { load: string }>();
+  for (const mode of ROWS) {
+    const t = rowTopics(`${mode}.tp`);
+    await createTopics(kafka, { output: [t.output, t.deadLetter] });
+    const naive = mode === 'naive';
+    const before = loadAverage();
+    const profileDir = PROFILE && mode === 'scorer' ? join(ROOT, 'bench/results/profiles') : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const row = startRow({ mode, input: naive ? naiveInput : input, ...t, expected: naive ? NAIVE_EVENTS : EVENTS, env: SCORER_ENV }, profileDir);
+    const result = await row.result;
+    throughput.set(mode, { ...result, load: `${before} → ${loadAverage()}` });
+    out(`throughput ${mode}: ${fmt(result.eventsPerSecond)} events/s (${result.events} in ${result.seconds.toFixed(2)} s), cpu ${result.cpuSecondsPer1k.toFixed(3)} s/1k, peak RSS ${result.peakRssMb.toFixed(0)} MB, ELD p99 ${result.eventLoopDelayP99Ms.toFixed(1)} ms; load ${before} → ${loadAverage()}`);
+  }
+
+  const scorerRate = throughput.get('scorer')?.eventsPerSecond ?? 10_000;
+  const half = Math.round(scorerRate / 2);
+  const full = new Map<RowMode, Latency>();
+  const halfLatency = new Map<RowMode, Latency>();
+  if (LATENCY) {
+    for (const mode of ROWS) {
+      // The naive row cannot keep up with either load: it is measured on its first events only.
+      const cap = mode === 'naive' ? Math.round((throughput.get('naive')?.eventsPerSecond ?? 1000) * 5) : undefined;
+      const f = await livePhase(kafka, mode, `${mode}.full`, 0, cap);
+      full.set(mode, f);
+      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms over ${f.count} outputs; load ${loadAverage()}`);
+      const h = await livePhase(kafka, mode, `${mode}.half`, half, cap);
+      halfLatency.set(mode, h);
+      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms over ${h.count} outputs; load ${loadAverage()}`);
+    }
+  }
+
+  const ceiling = throughput.get('ceiling');
+  const scorer = throughput.get('scorer');
+  const naive = throughput.get('naive');
+  const lines: string[] = [];
+  lines.push('| row | events/s | CPU s / 1k events | peak RSS MB | event-loop delay p99 / max ms | e2e p50 / p95 / p99 ms at full load | e2e p50 / p95 / p99 ms at 50 % | load avg (start → end of row) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---|');
+  for (const mode of ROWS) {
+    const r = throughput.get(mode);
+    if (!r) continue;
+    const f = full.get(mode);
+    const h = halfLatency.get(mode);
+    const lat = (l?: Latency): string => (l ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)}` : 'n/a');
+    const label = { ceiling: 'ceiling (bare kafkajs consume → produce)', scorer: 'stream-scorer, at-least-once', 'scorer-eos': 'stream-scorer, exactly-once', naive: `naive baseline (${r.events} events)` }[mode];
+    lines.push(`| ${label} | ${fmt(r.eventsPerSecond)} | ${r.cpuSecondsPer1k.toFixed(3)} | ${r.peakRssMb.toFixed(0)} | ${r.eventLoopDelayP99Ms.toFixed(1)} / ${r.eventLoopDelayMaxMs.toFixed(0)} | ${lat(f)} | ${lat(h)} | ${r.load} |`);
+  }
+  const ratioCeiling = scorer && ceiling ? scorer.eventsPerSecond / ceiling.eventsPerSecond : Number.NaN;
+  const ratioNaive = scorer && naive ? scorer.eventsPerSecond / naive.eventsPerSecond : Number.NaN;
+  const p99Half = halfLatency.get('scorer')?.p99 ?? Number.NaN;
+  const verdict = (ok: boolean, measured: boolean): string => (!measured ? 'not measured' : ok ? 'MET' : 'NOT MET');
+  const targets = [
+    `| ≥ 80,000 events/s at-least-once | ${fmt(scorer?.eventsPerSecond ?? Number.NaN)} | ${verdict((scorer?.eventsPerSecond ?? 0) >= 80_000, !!scorer)} |`,
+    `| ≥ 0.85 × ceiling | ${ratioCeiling.toFixed(2)} | ${verdict(ratioCeiling >= 0.85, Number.isFinite(ratioCeiling))} |`,
+    `| ≥ 8 × naive | ${ratioNaive.toFixed(1)} | ${verdict(ratioNaive >= 8, Number.isFinite(ratioNaive))} |`,
+    `| p99 e2e ≤ 20 ms at 50 % of max rate | ${fmt(p99Half)} ms | ${verdict(p99Half <= 20, Number.isFinite(p99Half))} |`,
+    `| event-loop delay p99 < 10 ms | ${(scorer?.eventLoopDelayP99Ms ?? Number.NaN).toFixed(1)} ms | ${verdict((scorer?.eventLoopDelayP99Ms ?? 99) < 10, !!scorer)} |`,
+    '| RSS growth over the soak < 10 % | see `npm run bench:soak` | — |',
+  ];
+
+  const md = [
+    `# stream-scorer benchmark, ${started.toISOString()}`,
+    '',
+    '## Machine',
+    '',
+    ...Object.entries(machine).map(([k, v]) => `- ${k}: ${v}`),
+    `- load average at start / end: ${throughput.values().next().value?.load.split(' → ')[0] ?? ''} / ${loadAverage()} (other engineers' tests share the machine)`,
+    '',
+    '## Set-up',
+    '',
+    `- Input: ${EVENTS} pre-produced 20-field Avro events (schemas/payment-event.avsc), 10 % bad (unknown category, missing field, NaN/∞, corrupt bytes: dead-lettered), ${3} partitions; the naive row reads a ${NAIVE_EVENTS}-event slice made the same way. Model: models/card-fraud (100-tree GBM).`,
+    '- Every row reads the same pre-produced topic with a fresh consumer group from the start and writes to fresh output topics; one row at a time, each its own process.',
+    '- events/s: inputs whose outputs are acknowledged, from the first fetched batch to the last acknowledgement (the commit of the last batch follows). CPU s / 1k events: process.cpuUsage over the same span. Peak RSS: process.resourceUsage().maxRSS of the row process. Event-loop delay: perf_hooks.monitorEventLoopDelay (10 ms resolution) over the same span.',
+    `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${LIVE_SECONDS} s, each with event_time = the moment it was created; output topics use message.timestamp.type=LogAppendTime, so each output record carries the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency = append time − event_time of every prediction (ceiling: of every copied event), read back after the row finished. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the stream-scorer at-least-once rate measured above.`,
+    '- The naive row cannot sustain either load: its latency is over its first 5 s worth of events, and says how far behind it falls.',
+    `- Service settings: defaults of src/config/schema.ts${Object.keys(SCORER_ENV).length ? `, plus ${JSON.stringify(SCORER_ENV)}` : ''}. Node flags of the row processes: ${NODE_FLAGS.join(' ') || 'none'}.`,
+    '',
+    '## Results',
+    '',
+    ...lines,
+    '',
+    `Ratios: stream-scorer / ceiling = ${ratioCeiling.toFixed(2)}; stream-scorer / naive = ${ratioNaive.toFixed(1)}.`,
+    '',
+    '| target | measured | |',
+    '|---|---:|---|',
+    ...targets,
+    '',
+  ].join('\n');
+  out();
+  out(md);
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const base = join(dir, `${started.toISOString().slice(0, 16).replace(/[:T]/g, '-')}-${hostname()}${env.BENCH_LABEL ? `-${env.BENCH_LABEL}` : ''}`);
+  writeFileSync(`${base}.md`, md);
+  writeFileSync(`${base}.json`, JSON.stringify({ machine, run: RUN, settings: { EVENTS, NAIVE_EVENTS, LIVE_SECONDS, SCORER_ENV, NODE_FLAGS }, throughput: Object.fromEntries(throughput), fullLoad: Object.fromEntries(full), halfLoad: { rate: half, ...Object.fromEntries(halfLatency) }, ratios: { ceiling: ratioCeiling, naive: ratioNaive } }, null, 2));
+  out(`written: ${base}.md, ${base}.json`);
+  await deleteTopics(kafka, topics);
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+  await deleteTopics(benchKafka(), topics).catch(() => undefined);
+  process.exit(1);
+});

@@ -1,0 +1,261 @@
+/**
+ * One row of the benchmark, as its own process (so CPU time, peak RSS and event-loop delay are
+ * this row's alone). Started by bench/bench.ts with BENCH_ROW (JSON) and an IPC channel.
+ *
+ *   ceiling  bare kafkajs: consume → produce the same bytes, no decode/score; same consumer and
+ *            producer settings and commit discipline as the service (eachBatch, idempotent
+ *            producer, acks=all, commit after the acks)
+ *   scorer   the real service: startTelemetry → startMonitoring → startService, as src/main.ts does
+ *   naive    a first draft: per message decode, check, one session.run, encode, one awaited send;
+ *            commit after each fetched batch
+ *
+ * Measured from the first fetched batch until `expected` inputs have their outputs acknowledged.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, brokers } from './common';
+
+export type RowMode = 'ceiling' | 'scorer' | 'scorer-eos' | 'naive';
+
+export interface RowSpec {
+  readonly mode: RowMode;
+  readonly input: string;
+  readonly output: string;
+  readonly deadLetter: string;
+  readonly group: string;
+  /** Known up front (pre-produced input) or sent later over IPC (live input). */
+  readonly expected?: number;
+  /** Extra service settings (e.g. SCORE_BATCH_MAX_EVENTS) for experiments. */
+  readonly env?: Record<string, string>;
+}
+
+export interface RowResult {
+  readonly mode: RowMode;
+  readonly events: number;
+  readonly seconds: number;
+  readonly eventsPerSecond: number;
+  readonly cpuSeconds: number;
+  readonly cpuSecondsPer1k: number;
+  readonly peakRssMb: number;
+  readonly eventLoopDelayP99Ms: number;
+  readonly eventLoopDelayMaxMs: number;
+}
+
+const spec = JSON.parse(process.env.BENCH_ROW ?? '{}') as RowSpec;
+let expected = spec.expected ?? Number.POSITIVE_INFINITY;
+let done = 0;
+let firstAt = 0;
+let cpuAtFirst: NodeJS.CpuUsage | undefined;
+const eld = monitorEventLoopDelay({ resolution: 10 });
+let finish: () => void = () => undefined;
+const finished = new Promise<void>((resolve) => {
+  finish = resolve;
+});
+let result: RowResult | undefined;
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+// Soak mode: memory every BENCH_SOAK_REPORT_MS, from the row's own process.
+const reportMs = Number(process.env.BENCH_SOAK_REPORT_MS ?? 0);
+if (reportMs > 0) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    send({ memory: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, events: done } });
+  }, reportMs).unref();
+}
+
+process.on('message', (message: { expected?: number }) => {
+  if (typeof message.expected === 'number') {
+    expected = message.expected;
+    if (done >= expected) complete();
+  }
+});
+
+function fetched(): void {
+  if (firstAt !== 0) return;
+  firstAt = performance.now();
+  cpuAtFirst = process.cpuUsage();
+  eld.enable();
+}
+
+function complete(): void {
+  if (result) return;
+  const seconds = (performance.now() - firstAt) / 1000;
+  eld.disable();
+  const cpu = process.cpuUsage(cpuAtFirst);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  result = {
+    mode: spec.mode,
+    events: done,
+    seconds,
+    eventsPerSecond: done / seconds,
+    cpuSeconds,
+    cpuSecondsPer1k: (cpuSeconds / done) * 1000,
+    peakRssMb: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
+    eventLoopDelayP99Ms: eld.percentile(99) / 1e6,
+    eventLoopDelayMaxMs: eld.max / 1e6,
+  };
+  finish();
+}
+
+function acked(count: number): void {
+  done += count;
+  if (done >= expected) complete();
+}
+
+function serviceEnv(): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokers().join(','),
+    MODEL_PATH,
+    INPUT_SCHEMA,
+    PREDICTION_SCHEMA,
+    INPUT_TOPICS: spec.input,
+    OUTPUT_TOPIC: spec.output,
+    DEAD_LETTER_TOPIC: spec.deadLetter,
+    KAFKA_GROUP_ID: spec.group,
+    LOG_LEVEL: 'warn',
+    HEALTH_PORT: '0',
+    PROCESSING_GUARANTEE: spec.mode === 'scorer-eos' ? 'exactly-once' : 'at-least-once',
+    ...(spec.env ?? {}),
+  };
+}
+
+async function runScorer(): Promise<() => Promise<void>> {
+  const { loadConfig } = await import('../src/config/load');
+  const config = loadConfig(serviceEnv());
+  // As src/main.ts: the SDK first, then the modules that load kafkajs.
+  const { startTelemetry } = await import('../src/telemetry/sdk');
+  const telemetry = startTelemetry({ serviceName: config.serviceName, serviceVersion: '0.1.0', otlpEndpoint: config.otlpEndpoint });
+  const { createLogger } = await import('../src/telemetry/logger');
+  const { startService, SERVICE_VERSION } = await import('../src/service');
+  const { startMonitoring } = await import('../src/telemetry/monitoring');
+  const logger = createLogger(config.logLevel);
+  const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
+  const inner = monitoring.observer;
+  const service = await startService(config, logger, {
+    modelReady: (model) => inner.modelReady(model),
+    joined: (assignment) => {
+      inner.joined(assignment);
+      send({ ready: true });
+    },
+    fetched: (info) => {
+      fetched();
+      inner.fetched(info);
+    },
+    written: (messages, processed) => {
+      inner.written(messages, processed);
+      acked(messages.length);
+    },
+  });
+  return async () => {
+    monitoring.stopping();
+    await service.stop();
+    await service.done;
+    await monitoring.close();
+    await telemetry.shutdown();
+  };
+}
+
+async function consumerFor(kafka: Kafka, sessionTimeoutMs: number, maxBytesPerPartition: number, maxWaitMs: number) {
+  const consumer = kafka.consumer({
+    groupId: spec.group,
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: Math.max(1_000, Math.floor(sessionTimeoutMs / 10)),
+    maxBytesPerPartition,
+    maxWaitTimeInMs: maxWaitMs,
+    allowAutoTopicCreation: false,
+    readUncommitted: false,
+  });
+  consumer.on(consumer.events.GROUP_JOIN, () => send({ ready: true }));
+  await consumer.connect();
+  await consumer.subscribe({ topics: [spec.input], fromBeginning: true });
+  return consumer;
+}
+
+/** The ceiling and the naive baseline share the service's client settings (src/kafka/*). */
+async function runBare(naive: boolean): Promise<() => Promise<void>> {
+  const { loadConfig } = await import('../src/config/load');
+  const config = loadConfig(serviceEnv());
+  const { CompressionTypes, Kafka, Partitioners, logLevel } = await import('kafkajs');
+  const kafka = new Kafka({ clientId: `bench-${spec.mode}`, brokers: brokers(), logLevel: logLevel.WARN });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const consumer = await consumerFor(kafka, config.sessionTimeoutMs, config.maxBytesPerPartition, config.maxWaitMs);
+
+  let perMessage: ((m: KafkaMessage, topic: string, partition: number) => Promise<void>) | undefined;
+  if (naive) {
+    const { prepare } = await import('../src/service');
+    const { createLogger } = await import('../src/telemetry/logger');
+    const { decodeBatch } = await import('../src/stages/decode');
+    const { checkBatch } = await import('../src/stages/check/contract-check');
+    const { scoreBatch } = await import('../src/stages/score');
+    const { encodePredictions } = await import('../src/stages/encode');
+    const { deadLetterRecord } = await import('../src/output/dead-letter');
+    const { predictionRecord } = await import('../src/output/predictions');
+    const deps = await prepare(config, createLogger('warn'));
+    perMessage = async (m, topic, partition) => {
+      const source = { topic, partition, offset: m.offset, key: m.key, value: m.value, headers: (m.headers ?? {}) as Record<string, Buffer>, timestamp: m.timestamp };
+      const decoded = decodeBatch(deps.decoder, [m.value]);
+      const checked = checkBatch(deps.model.contract, decoded.events, decoded.rejections);
+      let record;
+      let to = config.outputTopic;
+      const rejection = checked.rejections[0];
+      if (rejection) {
+        record = deadLetterRecord(source, rejection, deps.deadLetter, {}, Date.now());
+        to = config.deadLetterTopic;
+      } else {
+        const scored = await scoreBatch(deps.model, checked.features); // one session.run for this event
+        const encoded = encodePredictions(deps.prediction, checked.features.rows, decoded.events, [source], scored, Date.now());
+        const late = encoded.rejections[0];
+        if (late) {
+          record = deadLetterRecord(source, late, deps.deadLetter, {}, Date.now());
+          to = config.deadLetterTopic;
+        } else record = predictionRecord(source, encoded.values[0] as Buffer, deps.prediction, {});
+      }
+      await producer.send({ topic: to, messages: [{ key: record.key, value: record.value, headers: record.headers as IHeaders, ...(record.timestamp ? { timestamp: record.timestamp } : {}) }], acks: -1 });
+    };
+  }
+
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+      fetched();
+      const last = batch.messages[batch.messages.length - 1]?.offset as string;
+      if (perMessage) {
+        for (const m of batch.messages) {
+          await perMessage(m, batch.topic, batch.partition);
+          acked(1);
+        }
+      } else {
+        const messages = batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {} }));
+        await producer.sendBatch({ topicMessages: [{ topic: spec.output, messages }], acks: -1, compression: CompressionTypes.None });
+        acked(messages.length);
+      }
+      resolveOffset(last);
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      await heartbeat();
+    },
+  });
+  return async () => {
+    await consumer.disconnect();
+    await producer.disconnect();
+  };
+}
+
+async function main(): Promise<void> {
+  const stop = spec.mode === 'scorer' || spec.mode === 'scorer-eos' ? await runScorer() : await runBare(spec.mode === 'naive');
+  await finished;
+  await stop();
+  send({ result });
+  process.disconnect?.();
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench row ${spec.mode}: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
