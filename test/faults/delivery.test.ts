@@ -3,7 +3,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadSchema } from '../../src/stages/decode';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
-import { type TestTopics, committedOffsets, createTestTopics } from '../support/kafka';
+import { type TestTopics, committedOffsets, createTestTopics, topicEnv } from '../support/kafka';
 import { PREDICTION_SCHEMA } from '../support/model';
 import { type ScorerProcess, TestBroker, sleep, spawnScorer } from '../support/processes';
 import { sendTraffic } from '../support/traffic';
@@ -23,11 +23,7 @@ function kafkaFor(brokers: string[]): Kafka {
 
 function scorerEnv(brokers: string[], topics: TestTopics, mode: Mode, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    KAFKA_BROKERS: brokers.join(','),
-    INPUT_TOPICS: topics.input,
-    OUTPUT_TOPIC: topics.output,
-    DEAD_LETTER_TOPIC: topics.deadLetter,
-    KAFKA_GROUP_ID: topics.group,
+    ...topicEnv(topics, brokers),
     PROCESSING_GUARANTEE: mode,
     CONSUMER_SESSION_TIMEOUT_MS: '10000',
     // Small fetches keep batches (and so the at-least-once duplicate bound) small.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadSchema } from '../../src/stages/decode';
-import { committedOffsets, createTestTopics, endOffsets, produce, testKafka } from '../support/kafka';
+import { committedOffsets, createTestTopics, endOffsets, produce, testKafka, topicEnv } from '../support/kafka';
 import { INPUT_SCHEMA, referenceCases } from '../support/model';
 import { runCli } from '../support/processes';
 
@@ -15,13 +15,7 @@ describe('integration: the stream-scorer CLI as a process', () => {
   it('refuses to start when the dead-letter topic does not exist, naming the setting', async () => {
     const kafka = testKafka();
     const topics = await createTestTopics(kafka, 'cli-missing', 1);
-    const run = runCli(['run'], {
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '',
-      INPUT_TOPICS: topics.input,
-      OUTPUT_TOPIC: topics.output,
-      DEAD_LETTER_TOPIC: `${topics.deadLetter}-nope`,
-      KAFKA_GROUP_ID: topics.group,
-    });
+    const run = runCli(['run'], { ...topicEnv(topics), DEAD_LETTER_TOPIC: `${topics.deadLetter}-nope` });
     assert.equal(await run.exit, 1);
     assert.match(run.output(), new RegExp(`OUTPUT_UNWRITABLE: topic\\(s\\) missing: DEAD_LETTER_TOPIC=${topics.deadLetter}-nope`));
   });
@@ -32,14 +26,7 @@ describe('integration: the stream-scorer CLI as a process', () => {
     const eventType = loadSchema(INPUT_SCHEMA, 'INPUT_SCHEMA');
     const events = referenceCases().map((c) => c.event);
     await produce(kafka, topics.input, events.map((e) => ({ key: String(e.card_id), value: eventType.toBuffer(e) })));
-    const run = runCli(['run'], {
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '',
-      INPUT_TOPICS: topics.input,
-      OUTPUT_TOPIC: topics.output,
-      DEAD_LETTER_TOPIC: topics.deadLetter,
-      KAFKA_GROUP_ID: topics.group,
-      LOG_LEVEL: 'info',
-    });
+    const run = runCli(['run'], { ...topicEnv(topics), LOG_LEVEL: 'info' });
     const ends = await endOffsets(kafka, topics.input);
     const total = [...ends.values()].reduce((sum, end) => sum + Number(end), 0);
     assert.equal(total, events.length);
@@ -67,14 +54,7 @@ describe('integration: the stream-scorer CLI as a process', () => {
   it('a second signal during the graceful stop exits at once', async () => {
     const kafka = testKafka();
     const topics = await createTestTopics(kafka, 'cli-second-signal', 1);
-    const run = runCli(['run'], {
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '',
-      INPUT_TOPICS: topics.input,
-      OUTPUT_TOPIC: topics.output,
-      DEAD_LETTER_TOPIC: topics.deadLetter,
-      KAFKA_GROUP_ID: topics.group,
-      LOG_LEVEL: 'info',
-    });
+    const run = runCli(['run'], { ...topicEnv(topics), LOG_LEVEL: 'info' });
     const deadline = Date.now() + 30_000;
     while (!run.output().includes('"msg":"scoring"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     run.child.kill('SIGTERM');

@@ -101,3 +101,14 @@ export async function committedAtLeast(kafka: Kafka, group: string, topic: strin
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** The settings that point a scorer at a test's topics and group. */
+export function topicEnv(topics: TestTopics, brokerList: readonly string[] = brokers()): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokerList.join(','),
+    INPUT_TOPICS: topics.input,
+    OUTPUT_TOPIC: topics.output,
+    DEAD_LETTER_TOPIC: topics.deadLetter,
+    KAFKA_GROUP_ID: topics.group,
+  };
+}
