@@ -4,10 +4,10 @@
  *
  *   ceiling  bare kafkajs: consume → produce the same bytes, no decode/score; same consumer and
  *            producer settings and commit discipline as the service (eachBatch, idempotent
- *            producer, acks=all, commit after the acks)
+ *            producer, acks=all, commit requested after the acks and not waited for)
  *   scorer   the real service: startTelemetry → startMonitoring → startService, as src/main.ts does
  *   naive    a first draft: per message decode, check, one session.run, encode, one awaited send;
- *            commit after each fetched batch
+ *            commit after each fetched batch, waited for
  *
  * Measured from the first fetched batch until `expected` inputs have their outputs acknowledged.
  */
@@ -184,6 +184,11 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
   await producer.connect();
   const consumer = await consumerFor(kafka, config.sessionTimeoutMs, config.maxBytesPerPartition, config.maxWaitMs);
 
+  const { OffsetCommits } = await import('../src/kafka/offset-commits');
+  const commits = new OffsetCommits(
+    (offsets) => consumer.commitOffsets([...offsets]),
+    (error) => process.stderr.write(`bench row ${spec.mode}: commit failed: ${error.message}\n`),
+  );
   let perMessage: ((m: KafkaMessage, topic: string, partition: number) => Promise<void>) | undefined;
   if (naive) {
     const { prepare } = await import('../src/service');
@@ -237,11 +242,16 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
         acked(messages.length);
       }
       resolveOffset(last);
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      const next = { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() };
+      // The ceiling commits as the service does (requested after the acks, not waited for); the
+      // naive first draft waits for each commit.
+      if (perMessage) await consumer.commitOffsets([next]);
+      else commits.send(next, batch.messages.length);
       await heartbeat();
     },
   });
   return async () => {
+    await commits.settled();
     await consumer.disconnect();
     await producer.disconnect();
   };

@@ -16,6 +16,7 @@ import { assertSchemaFitsContract } from './stages/check/schema-fit';
 import { createDecoder, loadSchema } from './stages/decode';
 import type { Logger } from './telemetry/logger';
 import type { ServiceObserver } from './telemetry/observer';
+import { spansExported } from './telemetry/span-export';
 import { ServiceStats } from './telemetry/stats';
 
 export interface RunningService {
@@ -76,7 +77,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
 
 export async function startService(config: Config, logger: Logger, observer?: ServiceObserver): Promise<RunningService> {
   const prepared = await prepare(config, logger);
-  const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION) };
+  const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION), recordSpans: spansExported() };
   observer?.modelReady({ name: deps.prediction.modelName, version: deps.prediction.modelVersion });
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
@@ -123,7 +124,9 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           batchesWritten += 1;
           if (batchesWritten === config.failpointKillBeforeCommit) {
             // Written synchronously: the process dies on the next line, before pino's pipe drains.
-            writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGKILL between produce and commit', topic, partition, batch: batchesWritten, events: messages.length })}\n`);
+            // uncommitted_events: what a restart reads again (this batch and earlier ones whose commit is unanswered).
+            const uncommitted = messages.length + context.uncommittedEvents();
+            writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGKILL between produce and commit', topic, partition, batch: batchesWritten, events: messages.length, uncommitted_events: uncommitted })}\n`);
             process.kill(process.pid, 'SIGKILL');
           }
         },
@@ -178,6 +181,9 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           logger.info({ group: config.groupId, assignment: Object.fromEntries(assignment) }, 'joined consumer group');
           void writer.retain(assignment);
           observer?.joined(assignment);
+        },
+        onCommitFailed: (error, offset) => {
+          logger.warn({ topic: offset.topic, partition: offset.partition, offset: offset.offset, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
         },
         ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info) } : {}),
       },

@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { SourceMessage } from '../records';
 import { toSourceMessage } from './convert';
 import { classifyKafkaError } from './errors';
+import { OffsetCommits, type PartitionOffset } from './offset-commits';
 
 export interface ConsumerOptions {
   readonly groupId: string;
@@ -17,11 +18,14 @@ export interface BatchContext {
   heartbeat(): Promise<void>;
   /** False once the consumer is stopping: long waits should end early. */
   isRunning(): boolean;
+  /** Events of earlier batches whose outputs are acknowledged but whose offset commit is not answered yet. */
+  uncommittedEvents(): number;
 }
 
 /**
  * What became of a batch:
- * - 'commit': every output is acknowledged; the consumer commits past the batch now;
+ * - 'commit': every output is acknowledged; the consumer requests the commit past the batch now
+ *   and goes on to the next batch without waiting for the answer (see OffsetCommits);
  * - 'committed': outputs and offset were committed together (exactly-once transaction);
  * - 'retry': nothing was committed; the same messages are fetched and handled again.
  * A handler throws only for errors that must stop the service.
@@ -33,6 +37,8 @@ export type BatchHandler = (messages: SourceMessage[], context: BatchContext) =>
 export interface ConsumerHooks {
   onJoin?(assignment: ReadonlyMap<string, readonly number[]>): void;
   onBatch?(info: { topic: string; partition: number; highWatermark: string; lastOffset: string }): void;
+  /** A commit failed after kafkajs' retries: its records will be read and written again. */
+  onCommitFailed?(error: Error, offset: PartitionOffset): void;
 }
 
 export interface BatchConsumer {
@@ -67,43 +73,58 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     hooks.onJoin?.(assignment);
   });
 
+  const commits = new OffsetCommits(
+    (offsets) => consumer.commitOffsets([...offsets]),
+    (error, offset) => hooks.onCommitFailed?.(error, offset),
+  );
+  let stopping = false;
+  let inBatch: Promise<void> = Promise.resolve();
+
   await consumer.connect();
   await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload) => {
-      if (failure || batch.messages.length === 0 || !isRunning() || isStale()) return;
-      const messages = batch.messages.map((m) => toSourceMessage(batch.topic, batch.partition, m));
-      const last = batch.messages[batch.messages.length - 1]?.offset as string;
-      hooks.onBatch?.({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, lastOffset: last });
-      let outcome: BatchOutcome;
-      try {
-        outcome = await handle(messages, { heartbeat, isRunning });
-      } catch (error) {
-        // Stop here: resolve and commit nothing from this batch, take no further batch, leave the group.
-        failure = error as Error;
-        pause();
-        setImmediate(() => {
-          void consumer.disconnect().finally(() => settle?.reject(failure as Error));
-        });
-        return;
-      }
-      // Unresolved, the batch is fetched again from its first offset.
-      if (outcome === 'retry') return;
-      resolveOffset(last);
-      if (outcome === 'commit') {
-        // Right after the acks: the next offset to read is the one after the last handled.
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-      }
-      await heartbeat();
+    eachBatch: (payload: EachBatchPayload) => {
+      inBatch = eachBatch(payload);
+      return inBatch;
     },
   });
+
+  async function eachBatch({ batch, resolveOffset, heartbeat, pause, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    // Stopping: leave the batch unresolved for the partition's next owner.
+    if (stopping || failure || batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const messages = batch.messages.map((m) => toSourceMessage(batch.topic, batch.partition, m));
+    const last = batch.messages[batch.messages.length - 1]?.offset as string;
+    hooks.onBatch?.({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, lastOffset: last });
+    let outcome: BatchOutcome;
+    try {
+      outcome = await handle(messages, { heartbeat, isRunning: () => isRunning() && !stopping, uncommittedEvents: () => commits.uncommittedEvents() });
+    } catch (error) {
+      // Stop here: resolve and commit nothing from this batch, take no further batch, leave the group.
+      failure = error as Error;
+      pause();
+      setImmediate(() => {
+        void consumer.disconnect().finally(() => settle?.reject(failure as Error));
+      });
+      return;
+    }
+    // Unresolved, the batch is fetched again from its first offset.
+    if (outcome === 'retry') return;
+    resolveOffset(last);
+    // Right after the acks: the next offset to read is the one after the last handled.
+    if (outcome === 'commit') commits.send({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }, messages.length);
+    await heartbeat();
+  }
 
   return {
     done,
     async stop() {
+      // The batch in hand finishes and its commit is answered before this member leaves the group.
+      stopping = true;
+      await inBatch.catch(() => undefined);
+      await commits.settled();
       await consumer.disconnect();
       settle?.resolve();
     },
