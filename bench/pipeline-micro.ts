@@ -13,6 +13,7 @@ import { processBatch } from '../src/pipeline';
 import type { SourceMessage } from '../src/records';
 import { prepare } from '../src/service';
 import { createLogger } from '../src/telemetry/logger';
+import { spansExported } from '../src/telemetry/span-export';
 import { INPUT_SCHEMA, InputStream, MODEL_PATH, PREDICTION_SCHEMA, loadAverage } from './common';
 
 const BATCH = Number(process.env.MICRO_BATCH ?? 5600);
@@ -20,7 +21,8 @@ const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 30);
 
 async function main(): Promise<void> {
   const config = loadConfig({ MODEL_PATH, INPUT_SCHEMA, PREDICTION_SCHEMA, LOG_LEVEL: 'warn', ...JSON.parse(process.env.BENCH_SCORER_ENV ?? '{}') });
-  const deps = { ...(await prepare(config, createLogger('warn'))), tracer: trace.getTracer('stream-scorer') };
+  // As src/service.ts: spans are built only when they go somewhere (MICRO_SPANS=1 forces them).
+  const deps = { ...(await prepare(config, createLogger('warn'))), tracer: trace.getTracer('stream-scorer'), recordSpans: process.env.MICRO_SPANS === '1' || spansExported() };
   const stream = new InputStream(3);
   const batches: SourceMessage[][] = [];
   for (let b = 0; b < 4; b += 1) {

@@ -20,6 +20,8 @@ export interface PipelineDeps {
   readonly outputTopic: string;
   readonly deadLetterTopic: string;
   readonly maxScoreBatch: number;
+  /** False when no span would be exported: trace context is then passed on without building spans. Default true. */
+  readonly recordSpans?: boolean;
   readonly now?: () => number;
 }
 
@@ -40,7 +42,7 @@ export interface ProcessedBatch {
  */
 export async function processBatch(deps: PipelineDeps, messages: readonly SourceMessage[]): Promise<ProcessedBatch> {
   const now = deps.now ?? Date.now;
-  const spans = new BatchSpans(deps.tracer, messages, deps.deadLetter.consumerGroup);
+  const spans = new BatchSpans(deps.tracer, messages, deps.deadLetter.consumerGroup, deps.recordSpans ?? true);
   const predictions: OutputRecord[] = [];
   const deadLetters: OutputRecord[] = [];
   const rejections: Rejection[] = [];
@@ -78,7 +80,7 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     const rows = checked.features.rows;
     const absolute = Int32Array.from(rows, (i) => i + from);
     spans.batchStage('score batch', t2, t3, absolute);
-    for (let r = 0; r < absolute.length; r += 1) spans.stage('score', t2, t3, absolute[r] as number, (absolute[r] as number) + 1);
+    if (spans.recording) for (let r = 0; r < absolute.length; r += 1) spans.stage('score', t2, t3, absolute[r] as number, (absolute[r] as number) + 1);
 
     const encoded = encodePredictions(deps.prediction, rows, decoded.events, chunk, scored, t3);
     const t4 = now();

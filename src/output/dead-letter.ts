@@ -23,8 +23,10 @@ export function deadLetterRecord(source: SourceMessage, rejection: Rejection, ct
   const headers: Headers = { ...source.headers };
   for (const name of Object.keys(traceHeaders)) {
     const value = traceHeaders[name];
-    // The original traceparent stays as received; the scorer's own context goes under our prefix.
+    // The original traceparent stays as received; the scorer's own context goes under our prefix
+    // (a Buffer when it was passed on unchanged, with no span recorded).
     if (typeof value === 'string') appendHeader(headers, `${HEADER_PREFIX}${name}`, value);
+    else if (Buffer.isBuffer(value)) appendHeader(headers, `${HEADER_PREFIX}${name}`, value.toString('latin1'));
   }
   appendHeader(headers, H.reasonCode, rejection.code);
   appendHeader(headers, H.reasonStage, rejection.stage);

@@ -13,6 +13,7 @@ import {
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { Rejection } from '../errors';
 import type { Headers, SourceMessage } from '../records';
+import { forwardTraceHeaders } from './trace-forwarding';
 import {
   ATTR_ERROR_TYPE,
   ATTR_MESSAGING_BATCH_MESSAGE_COUNT,
@@ -73,14 +74,19 @@ function safeKey(key: Buffer | null): string | undefined {
 export class BatchSpans {
   readonly spans: Span[];
   private readonly contexts: Context[];
-  private readonly recording: boolean;
+  readonly recording: boolean;
 
+  /**
+   * `recordSpans` false (nothing would be exported): no span is built at all, and each output
+   * carries its input's trace context on unchanged (see trace-forwarding.ts).
+   */
   constructor(
     private readonly tracer: Tracer,
     private readonly messages: readonly SourceMessage[],
     consumerGroup: string,
+    private readonly recordSpans = true,
   ) {
-    const count = messages.length;
+    const count = recordSpans ? messages.length : 0;
     this.spans = new Array<Span>(count);
     this.contexts = new Array<Context>(count);
     const root = context.active();
@@ -126,6 +132,7 @@ export class BatchSpans {
   }
 
   reject(index: number, rejection: Rejection): void {
+    if (!this.recording) return;
     const span = this.spans[index] as Span;
     if (!span.isRecording()) return;
     span.setAttribute(ATTR_REJECTION_CODE, rejection.code);
@@ -141,6 +148,7 @@ export class BatchSpans {
    * message span is not recorded.
    */
   step(index: number, name: string, startTime: number, rejection?: Rejection): Span | undefined {
+    if (!this.recording) return undefined;
     const parent = this.spans[index] as Span;
     if (!parent.isRecording()) return undefined;
     const span = this.tracer.startSpan(name, { startTime }, this.contexts[index]);
@@ -159,6 +167,7 @@ export class BatchSpans {
    * span: a child of `step` when given, else of the message span.
    */
   sendHeaders(index: number, destination: string, step?: Span): { headers: Headers; span: Span | undefined } {
+    if (!this.recordSpans) return { headers: forwardTraceHeaders((this.messages[index] as SourceMessage).headers), span: undefined };
     const parent = step ? trace.setSpan(this.contexts[index] as Context, step) : (this.contexts[index] as Context);
     if (!(this.spans[index] as Span).isRecording()) return { headers: tracingHeaders(parent), span: undefined };
     const span = this.tracer.startSpan(

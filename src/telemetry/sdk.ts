@@ -2,6 +2,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { AlwaysOffSampler, BatchSpanProcessor, NoopSpanProcessor, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { setSpansExported } from './span-export';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 
 export interface TelemetryOptions {
@@ -41,5 +42,11 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     autoDetectResources: false,
   });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  setSpansExported(exporting);
+  return {
+    shutdown: () => {
+      setSpansExported(false);
+      return sdk.shutdown();
+    },
+  };
 }
