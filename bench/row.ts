@@ -187,7 +187,7 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
   const { OffsetCommits } = await import('../src/kafka/offset-commits');
   const commits = new OffsetCommits(
     (offsets) => consumer.commitOffsets([...offsets]),
-    (error) => process.stderr.write(`bench row ${spec.mode}: commit failed: ${error.message}\n`),
+    (error) => void process.stderr.write(`bench row ${spec.mode}: commit failed: ${error.message}\n`),
   );
   let perMessage: ((m: KafkaMessage, topic: string, partition: number) => Promise<void>) | undefined;
   if (naive) {

@@ -182,8 +182,8 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           void writer.retain(assignment);
           observer?.joined(assignment);
         },
-        onCommitFailed: (error, offset) => {
-          logger.warn({ topic: offset.topic, partition: offset.partition, offset: offset.offset, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
+        onCommitFailed: (error, offsets) => {
+          logger.warn({ offsets, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
         },
         ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info) } : {}),
       },

@@ -38,7 +38,7 @@ export interface ConsumerHooks {
   onJoin?(assignment: ReadonlyMap<string, readonly number[]>): void;
   onBatch?(info: { topic: string; partition: number; highWatermark: string; lastOffset: string }): void;
   /** A commit failed after kafkajs' retries: its records will be read and written again. */
-  onCommitFailed?(error: Error, offset: PartitionOffset): void;
+  onCommitFailed?(error: Error, offsets: readonly PartitionOffset[]): void;
 }
 
 export interface BatchConsumer {
@@ -75,8 +75,11 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
 
   const commits = new OffsetCommits(
     (offsets) => consumer.commitOffsets([...offsets]),
-    (error, offset) => hooks.onCommitFailed?.(error, offset),
+    (error, offsets) => hooks.onCommitFailed?.(error, offsets),
   );
+  // Offsets still waiting behind a commit in flight go out now, ahead of this member's JoinGroup
+  // on the same coordinator connection, with the generation they were acknowledged in.
+  consumer.on(consumer.events.REBALANCING, () => commits.flush());
   let stopping = false;
   let inBatch: Promise<void> = Promise.resolve();
 

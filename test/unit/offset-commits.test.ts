@@ -23,46 +23,66 @@ function manualCommits(): { requests: Pending[]; commit: (offsets: PartitionOffs
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('OffsetCommits', () => {
-  it('requests each commit at once, in order, without waiting for earlier answers', () => {
+  it('sends the first offset at once, and merges what arrives meanwhile into one next request', async () => {
     const { requests, commit } = manualCommits();
     const commits = new OffsetCommits(commit, () => assert.fail('no failure expected'));
     commits.send({ topic: 't', partition: 0, offset: '10' }, 10);
     commits.send({ topic: 't', partition: 1, offset: '7' }, 7);
     commits.send({ topic: 't', partition: 0, offset: '25' }, 15);
-    assert.deepEqual(
-      requests.map((r) => r.offsets),
-      [[{ topic: 't', partition: 0, offset: '10' }], [{ topic: 't', partition: 1, offset: '7' }], [{ topic: 't', partition: 0, offset: '25' }]],
-    );
+    assert.equal(requests.length, 1, 'one request in flight at a time');
+    assert.deepEqual(requests[0]?.offsets, [{ topic: 't', partition: 0, offset: '10' }]);
+    requests[0]?.resolve();
+    await tick();
+    assert.equal(requests.length, 2);
+    assert.deepEqual([...(requests[1]?.offsets ?? [])].sort((a, b) => a.partition - b.partition), [
+      { topic: 't', partition: 0, offset: '25' },
+      { topic: 't', partition: 1, offset: '7' },
+    ]);
   });
 
-  it('counts the events of unanswered commits until each is answered', async () => {
+  it('counts the events of offsets not committed yet, waiting or in flight', async () => {
     const { requests, commit } = manualCommits();
     const commits = new OffsetCommits(commit, () => undefined);
     commits.send({ topic: 't', partition: 0, offset: '10' }, 10);
     commits.send({ topic: 't', partition: 1, offset: '7' }, 7);
     assert.equal(commits.uncommittedEvents(), 17);
-    requests[1]?.resolve();
+    requests[0]?.resolve();
     await tick();
-    assert.equal(commits.uncommittedEvents(), 10);
-    requests[0]?.reject(new Error('coordinator moved'));
+    assert.equal(commits.uncommittedEvents(), 7, 'the second offset is in flight now');
+    requests[1]?.reject(new Error('coordinator moved'));
     await tick();
     assert.equal(commits.uncommittedEvents(), 0);
   });
 
-  it('reports a failed commit with its offset, and keeps going', async () => {
+  it('reports a failed commit with its offsets, and keeps going', async () => {
     const { requests, commit } = manualCommits();
-    const failures: Array<[string, PartitionOffset]> = [];
-    const commits = new OffsetCommits(commit, (error, offset) => failures.push([error.message, offset]));
+    const failures: Array<[string, readonly PartitionOffset[]]> = [];
+    const commits = new OffsetCommits(commit, (error, offsets) => failures.push([error.message, offsets]));
     commits.send({ topic: 't', partition: 3, offset: '42' }, 5);
     requests[0]?.reject(new Error('The coordinator is not aware of this member'));
+    await tick();
     commits.send({ topic: 't', partition: 3, offset: '50' }, 8);
     requests[1]?.resolve();
     await commits.settled();
-    assert.deepEqual(failures, [['The coordinator is not aware of this member', { topic: 't', partition: 3, offset: '42' }]]);
+    assert.deepEqual(failures, [['The coordinator is not aware of this member', [{ topic: 't', partition: 3, offset: '42' }]]]);
     assert.equal(commits.uncommittedEvents(), 0);
   });
 
-  it('settled() waits for every outstanding answer', async () => {
+  it('flush() sends waiting offsets even while a request is in flight (a rebalance is starting)', () => {
+    const { requests, commit } = manualCommits();
+    const commits = new OffsetCommits(commit, () => undefined);
+    commits.send({ topic: 't', partition: 0, offset: '10' }, 10);
+    commits.send({ topic: 't', partition: 0, offset: '20' }, 10);
+    commits.flush();
+    assert.deepEqual(
+      requests.map((r) => r.offsets),
+      [[{ topic: 't', partition: 0, offset: '10' }], [{ topic: 't', partition: 0, offset: '20' }]],
+    );
+    commits.flush();
+    assert.equal(requests.length, 2, 'nothing waiting: no empty request');
+  });
+
+  it('settled() waits until every offset handed over is answered, including ones waiting', async () => {
     const { requests, commit } = manualCommits();
     const commits = new OffsetCommits(commit, () => undefined);
     commits.send({ topic: 't', partition: 0, offset: '1' }, 1);
@@ -71,9 +91,11 @@ describe('OffsetCommits', () => {
     const waiting = commits.settled().then(() => (settled = true));
     requests[0]?.resolve();
     await tick();
-    assert.equal(settled, false, 'one commit is still unanswered');
+    assert.equal(settled, false, 'the second offset went out after the first answer and is unanswered');
+    assert.equal(requests.length, 2);
     requests[1]?.resolve();
     await waiting;
     assert.equal(settled, true);
+    assert.equal(commits.uncommittedEvents(), 0);
   });
 });
