@@ -6,7 +6,7 @@
  * Settings (environment): BENCH_EVENTS (pre-produced events, 400000), BENCH_NAIVE_EVENTS (20000),
  * BENCH_LIVE_SECONDS (15), BENCH_ROWS (ceiling,scorer,scorer-eos,naive), BENCH_SCORER_ENV (JSON of
  * extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer throughput row),
- * BENCH_LATENCY=0 (throughput only), BENCH_LABEL (a word in the results file name).
+ * BENCH_LATENCY=0 (throughput only), BENCH_HALF_RATE (pins the "50 %" rate), BENCH_LABEL (a word in the results file name).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,8 @@ const env = process.env;
 const EVENTS = Number(env.BENCH_EVENTS ?? 400_000);
 const NAIVE_EVENTS = Number(env.BENCH_NAIVE_EVENTS ?? 20_000);
 const LIVE_SECONDS = Number(env.BENCH_LIVE_SECONDS ?? 15);
+/** Live load before the measured window: JIT, ONNX and connection warm-up are not steady state. */
+const WARMUP_SECONDS = Number(env.BENCH_WARMUP_SECONDS ?? 5);
 const ROWS = (env.BENCH_ROWS ?? 'ceiling,scorer,scorer-eos,naive').split(',') as RowMode[];
 const SCORER_ENV = JSON.parse(env.BENCH_SCORER_ENV ?? '{}') as Record<string, string>;
 const PROFILE = env.BENCH_PROFILE === '1';
@@ -117,7 +119,7 @@ async function readAll(kafka: Kafka, topic: string, each: (partition: number, me
  * the moment the load generator made the event, which adds the generator's own client-side
  * queueing. The ceiling copies the input records in order, so its output offset is the input's.
  */
-async function latencies(kafka: Kafka, input: string, output: string, ceiling: boolean): Promise<{ fromInput: Float64Array; fromEvent: Float64Array }> {
+async function latencies(kafka: Kafka, input: string, output: string, ceiling: boolean, since: number): Promise<{ fromInput: Float64Array; fromEvent: Float64Array }> {
   const appended = new Map<number, number[]>();
   await readAll(kafka, input, (partition, m) => {
     let times = appended.get(partition);
@@ -129,16 +131,19 @@ async function latencies(kafka: Kafka, input: string, output: string, ceiling: b
   const fromEvent: number[] = [];
   await readAll(kafka, output, (partition, m) => {
     const at = Number(m.timestamp);
+    let eventTime: number | undefined;
     let source: { partition: number; offset: number } | undefined = ceiling ? { partition, offset: Number(m.offset) } : undefined;
     try {
       const value = m.value ? (type.fromBuffer(m.value) as { event_time?: number | null; source?: { partition: number; offset: number | string } }) : undefined;
-      if (typeof value?.event_time === 'number') fromEvent.push(at - value.event_time);
+      if (typeof value?.event_time === 'number') eventTime = value.event_time;
       if (!ceiling && value?.source) source = { partition: value.source.partition, offset: Number(value.source.offset) };
     } catch {
       // the ceiling copies corrupt inputs too: no event_time to read
     }
     const inputAt = source ? appended.get(source.partition)?.[source.offset] : undefined;
-    if (inputAt !== undefined) fromInput.push(at - inputAt);
+    if (inputAt === undefined || inputAt < since) return;
+    fromInput.push(at - inputAt);
+    if (eventTime !== undefined) fromEvent.push(at - eventTime);
   });
   return { fromInput: Float64Array.from(fromInput).sort(), fromEvent: Float64Array.from(fromEvent).sort() };
 }
@@ -166,10 +171,12 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
   const row = startRow({ mode, input, ...t, env: SCORER_ENV });
   await row.ready;
   await sleep(1_500);
-  const loaded = await load({ topic: input, durationMs: LIVE_SECONDS * 1000, rate, seed: 7 });
+  // The naive row only ever handles its first events (cap): measured from the start.
+  const since = cap === undefined ? Date.now() + WARMUP_SECONDS * 1000 : 0;
+  const loaded = await load({ topic: input, durationMs: (WARMUP_SECONDS + LIVE_SECONDS) * 1000, rate, seed: 7 });
   row.child.send({ expected: cap === undefined ? loaded.sent : Math.min(cap, loaded.sent) });
   const result = await row.result;
-  const { fromInput, fromEvent } = await latencies(kafka, input, t.output, mode === 'ceiling');
+  const { fromInput, fromEvent } = await latencies(kafka, input, t.output, mode === 'ceiling', since);
   return {
     p50: quantile(fromInput, 0.5),
     p95: quantile(fromInput, 0.95),
@@ -213,7 +220,8 @@ async function main(): Promise<void> {
   }
 
   const scorerRate = throughput.get('scorer')?.eventsPerSecond ?? 10_000;
-  const half = Math.round(scorerRate / 2);
+  // BENCH_HALF_RATE pins the paced rate, so runs with different settings can be compared.
+  const half = env.BENCH_HALF_RATE ? Number(env.BENCH_HALF_RATE) : Math.round(scorerRate / 2);
   const full = new Map<RowMode, Latency>();
   const halfLatency = new Map<RowMode, Latency>();
   if (LATENCY) {
@@ -272,7 +280,7 @@ async function main(): Promise<void> {
     `- Input: ${EVENTS} pre-produced 20-field Avro events (schemas/payment-event.avsc), 10 % bad (unknown category, missing field, NaN/∞, corrupt bytes: dead-lettered), ${3} partitions; the naive row reads a ${NAIVE_EVENTS}-event slice made the same way. Model: models/card-fraud (100-tree GBM).`,
     '- Every row reads the same pre-produced topic with a fresh consumer group from the start and writes to fresh output topics; one row at a time, each its own process.',
     '- events/s: inputs whose outputs are acknowledged, from the first fetched batch to the last acknowledgement (the commit of the last batch follows). CPU s / 1k events: process.cpuUsage over the same span. Peak RSS: process.resourceUsage().maxRSS of the row process. Event-loop delay: perf_hooks.monitorEventLoopDelay (10 ms resolution) over the same span.',
-    `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${LIVE_SECONDS} s, each with event_time = the moment it was created. Input and output topics use message.timestamp.type=LogAppendTime, so each record's Kafka timestamp is the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency ("e2e") = output append time − the event's Kafka timestamp (its input append time), for every prediction (ceiling: every copied event), read back after the row finished; "from event creation" = output append time − event_time, which adds the load generator's own client-side queueing on this shared 2-core machine. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the stream-scorer at-least-once rate measured above.`,
+    `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${WARMUP_SECONDS} + ${LIVE_SECONDS} s, each with event_time = the moment it was created; only events that entered the broker after the first ${WARMUP_SECONDS} s (warm-up: JIT, first ONNX runs, connections) are measured. Input and output topics use message.timestamp.type=LogAppendTime, so each record's Kafka timestamp is the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency ("e2e") = output append time − the event's Kafka timestamp (its input append time), for every prediction (ceiling: every copied event), read back after the row finished; "from event creation" = output append time − event_time, which adds the load generator's own client-side queueing on this shared 2-core machine. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the stream-scorer at-least-once rate measured above.`,
     '- The naive row cannot sustain either load: its latency is over its first 5 s worth of events, and says how far behind it falls.',
     `- Service settings: defaults of src/config/schema.ts${Object.keys(SCORER_ENV).length ? `, plus ${JSON.stringify(SCORER_ENV)}` : ''}. Node flags of the row processes: ${NODE_FLAGS.join(' ') || 'none'}.`,
     '',

@@ -54,7 +54,8 @@ export async function deleteTopics(kafka: Kafka, topics: string[]): Promise<void
 
 /**
  * The synthetic stream: 20-field payment events (schemas/payment-event.avsc), `badShare` of them
- * bad in the four ways of src/demo/synthetic.ts (unknown category, missing field, NaN/∞, corrupt bytes).
+ * bad in the four ways of src/demo/synthetic.ts (unknown category, missing field, NaN/∞, corrupt bytes),
+ * each with a W3C traceparent header unless BENCH_TRACED says otherwise.
  */
 export class InputStream {
   readonly type: avro.Type;
@@ -65,25 +66,38 @@ export class InputStream {
   constructor(
     seed: number,
     private readonly badShare = 0.1,
+    /** Share of events with a traceparent header (BENCH_TRACED, default 1: every producer traced). */
+    private readonly tracedShare = Number(process.env.BENCH_TRACED ?? 1),
   ) {
     this.type = loadSchema(INPUT_SCHEMA, 'INPUT_SCHEMA');
     this.random = seededRandom(seed ^ 0x5bd1e995);
     this.factory = new EventFactory(readContract(MODEL_PATH), seededRandom(seed));
   }
 
-  next(now: number): { key: string; value: Buffer } {
+  next(now: number): { key: string; value: Buffer; headers?: { traceparent: string } } {
     this.n += 1;
+    const headers = this.random() < this.tracedShare ? { traceparent: this.traceparent() } : undefined;
     if (this.random() >= this.badShare) {
       const event = this.factory.valid(now);
-      return { key: String(event.card_id), value: this.type.toBuffer(event) };
+      return { key: String(event.card_id), value: this.type.toBuffer(event), ...(headers ? { headers } : {}) };
     }
     const kind = this.factory.badKind();
     if (kind === 'corrupt-bytes') {
       const event = this.factory.valid(now);
-      return { key: String(event.card_id), value: this.factory.corruptBytes(this.type.toBuffer(event)) };
+      return { key: String(event.card_id), value: this.factory.corruptBytes(this.type.toBuffer(event)), ...(headers ? { headers } : {}) };
     }
     const event = this.factory.bad(kind, now);
-    return { key: String(event.card_id), value: this.type.toBuffer(event) };
+    return { key: String(event.card_id), value: this.type.toBuffer(event), ...(headers ? { headers } : {}) };
+  }
+
+  /** A sampled W3C traceparent, as an OpenTelemetry-instrumented producer would send. */
+  private traceparent(): string {
+    const hex = (digits: number): string => {
+      let out = '';
+      while (out.length < digits) out += Math.floor(this.random() * 2 ** 32).toString(16).padStart(8, '0');
+      return out.slice(0, digits);
+    };
+    return `00-${hex(32)}-${hex(16)}-01`;
   }
 }
 

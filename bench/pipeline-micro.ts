@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     batches.push(
       Array.from({ length: BATCH }, (_, i) => {
         const e = stream.next(Date.now());
-        return { topic: 'payments', partition: 0, offset: String(b * BATCH + i), key: Buffer.from(e.key), value: e.value, headers: {}, timestamp: String(Date.now()) };
+        return { topic: 'payments', partition: 0, offset: String(b * BATCH + i), key: Buffer.from(e.key), value: e.value, headers: e.headers ? { traceparent: Buffer.from(e.headers.traceparent) } : {}, timestamp: String(Date.now()) };
       }),
     );
   }

@@ -71,7 +71,8 @@ describe('pipeline: one output per input', () => {
       const ref = reference.find((r) => r.event.event_id === prediction.event_id);
       assert.ok(ref, 'prediction carries the event id');
       assert.ok(Math.abs(prediction.score - ref.probabilities[1]) < 1e-5);
-      assert.equal(record.headers[H.modelVersion], deps.prediction.modelVersion);
+      assert.equal(String(record.headers[H.modelVersion]), deps.prediction.modelVersion);
+      assert.equal(String(record.headers[H.modelName]), deps.prediction.modelName);
     }
 
     // Trace: the first message's prediction continues the producer's trace.
