@@ -4,7 +4,8 @@
  *
  *   ceiling  bare kafkajs: consume → produce the same bytes, no decode/score; same consumer and
  *            producer settings and commit discipline as the service (eachBatch, idempotent
- *            producer, acks=all, commit requested after the acks and not waited for)
+ *            producer, acks=all, the same bounded produce requests, commit requested after the
+ *            acks and not waited for)
  *   scorer   the real service: startTelemetry → startMonitoring → startService, as src/main.ts does
  *   naive    a first draft: per message decode, check, one session.run, encode, one awaited send;
  *            commit after each fetched batch, waited for
@@ -185,6 +186,7 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
   const consumer = await consumerFor(kafka, config.sessionTimeoutMs, config.maxBytesPerPartition, config.maxWaitMs);
 
   const { OffsetCommits } = await import('../src/kafka/offset-commits');
+  const { produceRequests } = await import('../src/kafka/output-writer');
   const commits = new OffsetCommits(
     (offsets) => consumer.commitOffsets([...offsets]),
     (error) => void process.stderr.write(`bench row ${spec.mode}: commit failed: ${error.message}\n`),
@@ -237,9 +239,11 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
           acked(1);
         }
       } else {
-        const messages = batch.messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {} }));
-        await producer.sendBatch({ topicMessages: [{ topic: spec.output, messages }], acks: -1, compression: CompressionTypes.None });
-        acked(messages.length);
+        const records = batch.messages.map((m) => ({ key: m.key, value: m.value, headers: (m.headers ?? {}) as Record<string, Buffer> }));
+        // Split into bounded produce requests, in order, as the service's writer does (a full
+        // 1 MiB fetch copied with its headers is over the broker's 1 MiB message.max.bytes).
+        for (const topicMessages of produceRequests([{ topic: spec.output, records }])) await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+        acked(records.length);
       }
       resolveOffset(last);
       const next = { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() };
