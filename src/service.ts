@@ -203,6 +203,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     return stopping;
   };
   const done = consumer.done.catch(async (error: unknown) => {
+    logger.error({ error: (error as Error).message, code: error instanceof ServiceError ? error.code : undefined }, 'scoring stopped');
     await writer.disconnect().catch(() => undefined);
     throw error;
   });

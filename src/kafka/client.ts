@@ -16,6 +16,11 @@ const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+function isRecoverable(namespace: string, message: string): boolean {
+  if (namespace === 'Connection') return true;
+  return namespace === 'Consumer' && (message.startsWith('Crash: ') || message.startsWith('Restarting the consumer'));
+}
+
 /** kafkajs logs through pino, as structured lines with the kafkajs namespace. */
 export function createKafka(options: ClientOptions, logger: Logger): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
@@ -37,7 +42,10 @@ export function createKafka(options: ClientOptions, logger: Logger): Kafka {
         // kafkajs logs every error *response* at ERROR in its Connection layer, retriable ones
         // included (coordinator loading, leader moved). Whether it is final shows in the call that
         // made the request, which fails to our code and is logged there. So these are warnings.
-        const effective = level === logLevel.ERROR && namespace === 'Connection' ? 'warn' : (LEVEL[level] ?? 'info');
+        // Likewise a consumer "crash" it restarts from (coordinator still loading on a fresh broker,
+        // a broker away): the consumer recovers by itself, and a crash it does not restart from
+        // stops the service, which says so at error level (src/kafka/consumer.ts, src/main.ts).
+        const effective = level === logLevel.ERROR && isRecoverable(namespace, String(message)) ? 'warn' : (LEVEL[level] ?? 'info');
         kafkaLogger[effective]({ namespace, ...extra }, message);
       },
   });
