@@ -12,7 +12,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { scanTopic } from '../src/kafka/scan';
+import type { SourceMessage } from '../src/records';
 import { loadSchema } from '../src/stages/decode';
 import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, createTopics, deleteTopics, describeMachine, loadAverage, quantile, sleep } from './common';
 import type { RowMode, RowResult, RowSpec } from './row';
@@ -83,33 +85,11 @@ function rowTopics(tag: string): { output: string; deadLetter: string; group: st
   return t;
 }
 
-/** Reads `topic` from the start up to its end offsets, handing every record to `each`. */
-async function readAll(kafka: Kafka, topic: string, each: (partition: number, message: KafkaMessage) => void): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  await admin.disconnect();
-  const total = [...ends.values()].reduce((a, b) => a + b, 0n);
-  if (total === 0n) return;
-  let seen = 0n;
-  const consumer = kafka.consumer({ groupId: `${RUN}.reader.${topic}`, maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  let onDone: () => void = () => undefined;
-  const allRead = new Promise<void>((resolve) => (onDone = resolve));
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        seen += 1n;
-        each(batch.partition, m);
-      }
-      if (seen >= total) onDone();
-    },
+/** Every record of `topic` up to its end offsets, batch by batch (src/kafka/scan.ts, as `stream-scorer drift`). */
+async function readAll(kafka: Kafka, topic: string, each: (message: SourceMessage) => void): Promise<void> {
+  await scanTopic(kafka, topic, { readCommitted: false, timeoutMs: 120_000 }, (messages) => {
+    for (const m of messages) each(m);
   });
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([allRead, new Promise<void>((resolve) => (timer = setTimeout(resolve, 120_000)))]);
-  clearTimeout(timer);
-  await consumer.disconnect();
 }
 
 /**
@@ -121,18 +101,18 @@ async function readAll(kafka: Kafka, topic: string, each: (partition: number, me
  */
 async function latencies(kafka: Kafka, input: string, output: string, ceiling: boolean, since: number): Promise<{ fromInput: Float64Array; fromEvent: Float64Array }> {
   const appended = new Map<number, number[]>();
-  await readAll(kafka, input, (partition, m) => {
-    let times = appended.get(partition);
-    if (!times) appended.set(partition, (times = []));
+  await readAll(kafka, input, (m) => {
+    let times = appended.get(m.partition);
+    if (!times) appended.set(m.partition, (times = []));
     times[Number(m.offset)] = Number(m.timestamp);
   });
   const type = loadSchema(ceiling ? INPUT_SCHEMA : PREDICTION_SCHEMA, 'schema');
   const fromInput: number[] = [];
   const fromEvent: number[] = [];
-  await readAll(kafka, output, (partition, m) => {
+  await readAll(kafka, output, (m) => {
     const at = Number(m.timestamp);
     let eventTime: number | undefined;
-    let source: { partition: number; offset: number } | undefined = ceiling ? { partition, offset: Number(m.offset) } : undefined;
+    let source: { partition: number; offset: number } | undefined = ceiling ? { partition: m.partition, offset: Number(m.offset) } : undefined;
     try {
       const value = m.value ? (type.fromBuffer(m.value) as { event_time?: number | null; source?: { partition: number; offset: number | string } }) : undefined;
       if (typeof value?.event_time === 'number') eventTime = value.event_time;
