@@ -12,9 +12,11 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip \
     npm_config_audit=false \
     npm_config_update_notifier=false
 COPY package.json package-lock.json .npmrc ./
+COPY patches ./patches
 # --ignore-scripts: no install script is needed (CPU binaries ship in onnxruntime-node) and
-# `prepare` (the build) runs below, once the sources are here.
-RUN npm ci --ignore-scripts
+# `prepare` (the build) runs below, once the sources are here. Our own patches to dependencies
+# (patches/, e.g. kafkajs writing null header values) are applied explicitly.
+RUN npm ci --ignore-scripts && npx patch-package --error-on-fail
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # Compile, drop dev dependencies, and keep ONNX Runtime's linux/<this arch> binaries only (it
