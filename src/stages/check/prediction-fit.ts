@@ -128,7 +128,7 @@ function fieldsOf(schemaJson: unknown, schemaSetting: string): RawField[] {
 function fitting(fields: readonly RawField[], fits: (field: RawField) => boolean): string {
   const names = fields.filter(fits).map((f) => f.name);
   if (names.length === 0) return 'no field of the input schema fits';
-  return `fields that fit: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''}`;
+  return `fields that fit: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ` and ${names.length - 12} more` : ''}`;
 }
 
 /**
