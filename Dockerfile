@@ -31,7 +31,11 @@ RUN npm run build \
 # ---- runtime: distroless Node 20 (no shell, no package manager), numeric non-root user
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
 WORKDIR /app
-ENV NODE_ENV=production
+# The heap cap of the base Deployment (k8s/base/deployment.yaml, 512Mi limit), so the image run
+# elsewhere (docker run -m 512m) gets the same heap instead of one V8 derives from whatever memory
+# it detects. The arithmetic is in k8s/README.md ("Memory"); another limit sets its own value.
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-old-space-size=256
 # Owned by root, read-only for the process (and the pod runs with readOnlyRootFilesystem).
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules

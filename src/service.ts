@@ -12,6 +12,7 @@ import { verifyModelFile } from './model/integrity';
 import { loadModel } from './model/session';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
 import type { SourceMessage } from './records';
+import { assertPositiveClassFits, assertPredictionSchemaFits, checkEventFields, readSchemaJson, scoreClassCount } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
 import { createDecoder, loadSchema } from './stages/decode';
 import type { Logger } from './telemetry/logger';
@@ -39,12 +40,24 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
   const writer = config.inputWriterSchema ? loadSchema(config.inputWriterSchema, 'INPUT_WRITER_SCHEMA') : undefined;
   const predictionType = loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA');
   assertSchemaFitsContract(reader, contract, `INPUT_SCHEMA=${config.inputSchema}`);
+  const eventFields = checkEventFields(readSchemaJson(config.inputSchema, 'INPUT_SCHEMA'), config, `INPUT_SCHEMA=${config.inputSchema}`);
   const model = await loadModel(config.modelPath, contract, {
     intraOpThreads: config.intraOpThreads,
     scoreOutput: config.scoreOutput,
     labelOutput: config.labelOutput,
     positiveClassIndex: config.positiveClassIndex,
   });
+  const classCount = scoreClassCount(model);
+  if (classCount !== undefined) assertPositiveClassFits(config.positiveClassIndex, classCount, config.scoreOutput);
+  const prediction = {
+    type: predictionType,
+    modelName: contract.name,
+    modelVersion: contract.version,
+    eventIdField: config.eventIdField,
+    eventTimeField: config.eventTimeField,
+    positiveClassIndex: config.positiveClassIndex,
+  };
+  assertPredictionSchemaFits(prediction, eventFields, { classCount, topics: config.inputTopics }, `PREDICTION_SCHEMA=${config.predictionSchema}`);
   const unchecked = contract.inputs.filter((i) => i.kind === 'categorical' && !i.categories).map((i) => i.name);
   if (unchecked.length > 0) logger.warn({ columns: unchecked }, 'the model graph lists no categories for these columns; unknown values cannot be detected');
   logger.info(
@@ -60,14 +73,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
   return {
     decoder: createDecoder(reader, writer),
     model,
-    prediction: {
-      type: predictionType,
-      modelName: contract.name,
-      modelVersion: contract.version,
-      eventIdField: config.eventIdField,
-      eventTimeField: config.eventTimeField,
-      positiveClassIndex: config.positiveClassIndex,
-    },
+    prediction,
     deadLetter: { consumerGroup: config.groupId, modelName: contract.name, modelVersion: contract.version },
     outputTopic: config.outputTopic,
     deadLetterTopic: config.deadLetterTopic,

@@ -26,7 +26,8 @@ function readConfigFile(path: string): Source {
 }
 
 /**
- * Builds the one frozen configuration object. Environment beats file beats default.
+ * Builds the one frozen configuration object. Environment beats file beats default; an empty
+ * value counts as not set, except for settings where empty means "none" (EVENT_ID_FIELD=).
  * Every bad key is reported at once, each with its value and what was expected.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -37,9 +38,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   for (const key of Object.keys(SETTINGS) as SettingKey[]) {
     const setting = SETTINGS[key];
+    const emptyIsValue = setting.parser.emptyIsValue === true;
+    const given = (value: unknown): boolean => value !== undefined && value !== null && (value !== '' || emptyIsValue);
     const fromEnv = env[setting.env];
-    const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : file[setting.env];
-    if (raw === undefined || raw === null || raw === '') {
+    const raw = given(fromEnv) ? fromEnv : file[setting.env];
+    if (!given(raw)) {
       if ('default' in setting) values[key] = setting.default;
       continue;
     }
@@ -47,7 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       values[key] = setting.parser.parse(raw);
     } catch (error) {
       if (!(error instanceof BadValue)) throw error;
-      const origin = fromEnv !== undefined && fromEnv !== '' ? 'environment' : filePath;
+      const origin = given(fromEnv) ? 'environment' : filePath;
       problems.push(`${setting.env}=${JSON.stringify(raw)} (${origin}): ${error.message}; expected ${setting.parser.kind}`);
     }
   }

@@ -1,4 +1,4 @@
-import { hostPort, int, list, num, oneOf, type Parser, str, topicName } from './types';
+import { fieldNameOrNone, hostPort, int, list, num, oneOf, type Parser, str, topicName } from './types';
 
 export interface Setting<T> {
   /** Environment variable, also the key in a config file. */
@@ -47,8 +47,8 @@ export const SETTINGS = {
   labelOutput: setting('MODEL_LABEL_OUTPUT', str(), 'label', 'Model output holding the predicted label [N].'),
   positiveClassIndex: setting('MODEL_POSITIVE_CLASS_INDEX', int(0, 1000), 1, 'Column of the score output that is published as "score".'),
   intraOpThreads: setting('ORT_INTRA_OP_THREADS', int(1, 64), 1, 'onnxruntime intra-op threads (1 is best on small machines).'),
-  eventIdField: setting('EVENT_ID_FIELD', str(), 'event_id', 'Input field copied to the prediction as its id.'),
-  eventTimeField: setting('EVENT_TIME_FIELD', str(), 'event_time', 'Input field with the event time (epoch ms), copied to the prediction.'),
+  eventIdField: setting('EVENT_ID_FIELD', fieldNameOrNone(), 'event_id', 'Top-level field of INPUT_SCHEMA copied to the prediction as its event_id: a string or enum, or an int or long (published as decimal text), optionally in a union with null. Empty (EVENT_ID_FIELD=): no id field. Events without an id (empty setting, or a null value) get topic/partition/offset, e.g. payments/3/1042. Checked against INPUT_SCHEMA at start-up.'),
+  eventTimeField: setting('EVENT_TIME_FIELD', fieldNameOrNone(), 'event_time', 'Top-level field of INPUT_SCHEMA with the event time, copied to the prediction\'s event_time: a long of epoch milliseconds (plain or logicalType timestamp-millis), optionally in a union with null. Empty (EVENT_TIME_FIELD=): no time field; event_time is null and drift windows use the Kafka timestamp. Checked against INPUT_SCHEMA at start-up.'),
   maxScoreBatch: setting('SCORE_BATCH_MAX_EVENTS', int(1, 100_000), 1024, 'Most events in one onnxruntime call; bigger Kafka batches are split.'),
   maxBytesPerPartition: setting('CONSUMER_MAX_BYTES_PER_PARTITION', int(1024, 100 * 1024 * 1024), 1024 * 1024, 'Fetch size per partition.'),
   maxWaitMs: setting('CONSUMER_MAX_WAIT_MS', int(0, 60_000), 100, 'Longest a fetch waits for data.'),

@@ -1,6 +1,12 @@
 /** A value parser: raw text (env) or JSON value (file) in, typed value out, or a reason it is bad. */
 export interface Parser<T> {
   readonly kind: string;
+  /**
+   * True when an empty value is a value of its own (e.g. "no such field") rather than "not set".
+   * Without it, an empty variable falls back to the file and then to the default, as a blank
+   * line in an env file usually means.
+   */
+  readonly emptyIsValue?: boolean;
   parse(raw: unknown): T;
 }
 
@@ -94,3 +100,20 @@ export function num(min: number, max: number): Parser<number> {
 
 export const hostPort = str({ pattern: /^[A-Za-z0-9._-]+:\d{1,5}$/, kind: 'host:port' });
 export const topicName = str({ pattern: /^[A-Za-z0-9._-]{1,249}$/, kind: 'Kafka topic name (letters, digits, . _ -)' });
+
+/**
+ * The name of a top-level field of an Avro record, or the empty string for "none". Avro names
+ * cannot contain dots, so a nested path (meta.id) is refused here rather than at every event.
+ */
+export function fieldNameOrNone(): Parser<string> {
+  const pattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  return {
+    kind: 'Avro field name, or empty for none',
+    emptyIsValue: true,
+    parse(raw) {
+      const value = text(raw);
+      if (value !== '' && !pattern.test(value)) throw new BadValue('is not an Avro field name (letters, digits, _; a top-level field, no dotted paths)');
+      return value;
+    },
+  };
+}

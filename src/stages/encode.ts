@@ -8,9 +8,49 @@ export interface PredictionContext {
   readonly type: avro.Type;
   readonly modelName: string;
   readonly modelVersion: string;
+  /** '' when there is no id field (EVENT_ID_FIELD=): every id is topic/partition/offset. */
   readonly eventIdField: string;
+  /** '' when there is no time field (EVENT_TIME_FIELD=): every event_time is null. */
   readonly eventTimeField: string;
   readonly positiveClassIndex: number;
+}
+
+/** One prediction as handed to avsc: the field names of schemas/prediction.avsc. */
+export interface Prediction {
+  readonly event_id: string;
+  readonly event_time: number | null;
+  readonly score: number;
+  readonly probabilities: number[];
+  readonly label: number;
+  readonly model_name: string;
+  readonly model_version: string;
+  readonly scored_at: number;
+  readonly source: { readonly topic: string; readonly partition: number; readonly offset: number };
+}
+
+export type MessagePosition = Pick<SourceMessage, 'topic' | 'partition' | 'offset'>;
+
+/**
+ * Builds the prediction object for one scored event. The only place that decides what a
+ * prediction holds: the start-up check encodes samples built here, so what it accepts is what
+ * encodePredictions writes.
+ */
+export function buildPrediction(ctx: PredictionContext, event: InputEvent, message: MessagePosition, probabilities: number[], label: number, scoredAt: number): Prediction {
+  // An unset field name ('') looks up nothing and falls through to the fallbacks, so it needs no branch.
+  const id = event[ctx.eventIdField];
+  const eventTime = event[ctx.eventTimeField];
+  return {
+    // int and long ids: avsc decodes longs only when they are safe integers, so the text is exact.
+    event_id: typeof id === 'string' ? id : typeof id === 'number' ? String(id) : `${message.topic}/${message.partition}/${message.offset}`,
+    event_time: typeof eventTime === 'number' && Number.isFinite(eventTime) ? eventTime : null,
+    score: probabilities[ctx.positiveClassIndex] as number,
+    probabilities,
+    label,
+    model_name: ctx.modelName,
+    model_version: ctx.modelVersion,
+    scored_at: scoredAt,
+    source: { topic: message.topic, partition: message.partition, offset: Number(message.offset) },
+  };
 }
 
 export interface EncodedPredictions {
@@ -35,23 +75,9 @@ export function encodePredictions(
   for (let r = 0; r < rowCount; r += 1) {
     if (rejections[r]) continue;
     const index = rows[r] as number;
-    const event = events[index] as InputEvent;
-    const message = messages[index] as SourceMessage;
     const probabilities = new Array<number>(classCount);
     for (let c = 0; c < classCount; c += 1) probabilities[c] = scored.probabilities[r * classCount + c] as number;
-    const id = event[ctx.eventIdField];
-    const eventTime = event[ctx.eventTimeField];
-    const prediction = {
-      event_id: typeof id === 'string' ? id : `${message.topic}/${message.partition}/${message.offset}`,
-      event_time: typeof eventTime === 'number' && Number.isFinite(eventTime) ? eventTime : null,
-      score: probabilities[ctx.positiveClassIndex] as number,
-      probabilities,
-      label: scored.labels[r] as number,
-      model_name: ctx.modelName,
-      model_version: ctx.modelVersion,
-      scored_at: scoredAt,
-      source: { topic: message.topic, partition: message.partition, offset: Number(message.offset) },
-    };
+    const prediction = buildPrediction(ctx, events[index] as InputEvent, messages[index] as SourceMessage, probabilities, scored.labels[r] as number, scoredAt);
     try {
       values[r] = ctx.type.toBuffer(prediction);
     } catch (error) {

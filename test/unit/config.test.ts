@@ -73,6 +73,30 @@ describe('configuration', () => {
     assert.match(errorOf(() => loadConfig({ STREAM_SCORER_CONFIG: file })).message, /unknown setting\(s\) OUTPUT_TOPICS/);
   });
 
+  it('EVENT_ID_FIELD= and EVENT_TIME_FIELD= (empty, in the environment or the file) mean "no such field", not the default', () => {
+    const fromEnv = loadConfig({ EVENT_ID_FIELD: '', EVENT_TIME_FIELD: '  ' });
+    assert.equal(fromEnv.eventIdField, '');
+    assert.equal(fromEnv.eventTimeField, '');
+    const dir = mkdtempSync(join(tmpdir(), 'scorer-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ EVENT_ID_FIELD: '', EVENT_TIME_FIELD: 'ts' }));
+    const fromFile = loadConfig({ STREAM_SCORER_CONFIG: file });
+    assert.equal(fromFile.eventIdField, '');
+    assert.equal(fromFile.eventTimeField, 'ts');
+    assert.equal(loadConfig({ STREAM_SCORER_CONFIG: file, EVENT_TIME_FIELD: '' }).eventTimeField, '', 'an empty variable wins over the file');
+    // Everywhere else an empty value still means "not set".
+    const others = loadConfig({ KAFKA_CLIENT_ID: '', OUTPUT_TOPIC: '' });
+    assert.equal(others.kafkaClientId, 'stream-scorer');
+    assert.equal(others.outputTopic, 'payments.scored');
+    assert.equal(loadConfig({}).eventIdField, 'event_id');
+  });
+
+  it('EVENT_ID_FIELD must be a top-level Avro field name', () => {
+    const error = errorOf(() => loadConfig({ EVENT_ID_FIELD: 'meta.id' }));
+    assert.equal(error.code, 'CONFIG_INVALID');
+    assert.match(error.message, /EVENT_ID_FIELD="meta\.id" \(environment\): is not an Avro field name .*no dotted paths.*expected Avro field name, or empty for none/);
+  });
+
   it('documents every setting', () => {
     for (const [key, setting] of Object.entries(SETTINGS)) {
       assert.ok(setting.doc.length > 10, `${key} needs a description`);

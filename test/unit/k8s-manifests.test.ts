@@ -287,6 +287,45 @@ function brokerPorts(brokers: string): number[] {
 
 const SECRET_FILE_SETTINGS = ['KAFKA_SASL_USERNAME_FILE', 'KAFKA_SASL_PASSWORD_FILE', 'KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE'];
 
+/**
+ * Memory the scorer uses outside V8's old space, which --max-old-space-size does not bound: young
+ * generation 48, Node and onnxruntime with the model loaded and scoring 96, kafkajs fetch
+ * responses 64, produce requests and output batches 8, malloc arenas and thread stacks 32: 248
+ * MiB, rounded up (the measurements behind each are in k8s/README.md, "Memory").
+ */
+const OUTSIDE_OLD_SPACE_MIB = 256;
+/** Below this the live heap at full load (about 90 MiB in the soak) leaves V8 no room to collect in. */
+const MIN_OLD_SPACE_MIB = 128;
+
+/** A Kubernetes memory quantity (512Mi, 1Gi, 800M, 536870912) in MiB. */
+function mebibytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (!match) throw new Error(`not a memory quantity: ${quantity}`);
+  const factor: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return (Number(match[1]) * (factor[match[2] ?? ''] as number)) / 1024 ** 2;
+}
+
+/** The --max-old-space-size in NODE_OPTIONS of a container, in MiB, or why there is none. */
+function heapLimitMib(container: Container): number | string {
+  const options = (container.env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
+  if (options.length !== 1 || options[0]?.value === undefined) return 'NODE_OPTIONS is not set (once, as a value) on the container';
+  const sizes = [...options[0].value.matchAll(/--max-old-space-size=(\d+)(?:\s|$)/g)].map((m) => Number(m[1]));
+  return sizes.length === 1 ? (sizes[0] as number) : `NODE_OPTIONS="${options[0].value}" does not set --max-old-space-size=<MiB> exactly once`;
+}
+
+/** What is wrong with a container's heap limit against its memory limit; empty when nothing. */
+function heapProblems(container: Container): string[] {
+  const limit = container.resources?.limits?.memory;
+  if (!limit) return ['resources.limits.memory is not set'];
+  const heap = heapLimitMib(container);
+  if (typeof heap === 'string') return [heap];
+  const problems: string[] = [];
+  const room = mebibytes(limit) - heap;
+  if (room < OUTSIDE_OLD_SPACE_MIB) problems.push(`--max-old-space-size=${heap} leaves ${room} MiB below the ${limit} limit; the scorer needs ${OUTSIDE_OLD_SPACE_MIB} MiB outside the old space (k8s/README.md, "Memory")`);
+  if (heap < MIN_OLD_SPACE_MIB) problems.push(`--max-old-space-size=${heap} is under ${MIN_OLD_SPACE_MIB} MiB`);
+  return problems;
+}
+
 // ================================================================ tests
 describe('Kubernetes manifests (k8s/): rendered with kustomize, validated offline', { timeout: 20 * 60_000 }, () => {
   before(() => {
@@ -455,6 +494,32 @@ describe('Kubernetes manifests (k8s/): rendered with kustomize, validated offlin
         if (!volume?.emptyDir) assert.ok(m.readOnly, `${target}: only emptyDir volumes are writable (${m.name})`);
       }
     }
+  });
+
+  it(`the scorer's heap fits its memory limit: NODE_OPTIONS --max-old-space-size leaves >= ${OUTSIDE_OLD_SPACE_MIB} MiB below resources.limits.memory`, () => {
+    for (const [target, objects] of rendered) {
+      const { container } = scorer(objects);
+      assert.deepEqual(heapProblems(container), [], `${target}: ${container.resources?.limits?.memory} limit, ${JSON.stringify(container.env)}`);
+    }
+  });
+
+  it('the heap check itself reports a missing, malformed or too large heap limit', () => {
+    assert.equal(mebibytes('512Mi'), 512);
+    assert.equal(mebibytes('1Gi'), 1024);
+    assert.equal(mebibytes('536870912'), 512);
+    assert.ok(Math.abs(mebibytes('800M') - 762.9) < 0.1);
+    const { container } = scorer(rendered.get('overlays/prod') ?? []);
+    const withOptions = (value: string | undefined, memory = '768Mi'): Container => ({
+      ...container,
+      env: value === undefined ? [] : [{ name: 'NODE_OPTIONS', value }],
+      resources: { ...container.resources, limits: { ...container.resources?.limits, memory } },
+    });
+    assert.deepEqual(heapProblems(withOptions('--max-old-space-size=512')), []);
+    assert.match(heapProblems(withOptions(undefined)).join(), /NODE_OPTIONS is not set/);
+    assert.match(heapProblems(withOptions('--enable-source-maps')).join(), /does not set --max-old-space-size/);
+    assert.match(heapProblems(withOptions('--max-old-space-size=640')).join(), /--max-old-space-size=640 leaves 128 MiB below the 768Mi limit/);
+    assert.match(heapProblems(withOptions('--max-old-space-size=512', '512Mi')).join(), /leaves 0 MiB below the 512Mi limit/);
+    assert.match(heapProblems(withOptions('--max-old-space-size=64')).join(), /under 128 MiB/);
   });
 
   it('a metrics Service and a PodDisruptionBudget select the scorer pods', () => {
@@ -627,6 +692,16 @@ describe('Dockerfile (linted, not built: no container engine here)', () => {
     assert.match(entry, /^(ENTRYPOINT|CMD)\s+\[/, 'exec form: node is PID 1 and receives SIGTERM itself');
     assert.match(entry, /dist\/src\/main\.js/);
     assert.ok(!lines.some((l) => /^(COPY|ADD)\s.*\bmodels\b/i.test(l)), 'no model copied into the image');
+  });
+
+  it('caps the heap as the base Deployment does (NODE_OPTIONS), so `docker run -m 512m` fits too', () => {
+    const env = runtime.lines.filter((l) => /^ENV\s/i.test(l)).join(' ');
+    const image = /\bNODE_OPTIONS=("[^"]*"|\S+)/.exec(env)?.[1]?.replace(/^"|"$/g, '');
+    const base = parseYaml(readFileSync(join(K8S, 'base', 'deployment.yaml'), 'utf8')) as { spec: { template: PodTemplate } };
+    const container = base.spec.template.spec.containers.find((c) => c.name === 'scorer') ?? assert.fail('base scorer container');
+    const deployed = (container.env ?? []).find((e) => e.name === 'NODE_OPTIONS')?.value;
+    assert.ok(deployed, 'the base Deployment sets NODE_OPTIONS');
+    assert.equal(image, deployed, 'ENV NODE_OPTIONS in the runtime stage equals the base Deployment\'s');
   });
 
   it('fetches nothing with ADD; .dockerignore keeps the context small and free of local state', () => {
