@@ -149,6 +149,8 @@ async function runScorer(): Promise<() => Promise<void>> {
       inner.written(messages, processed);
       acked(messages.length);
     },
+    progressed: (info) => inner.progressed(info),
+    retried: (topic, partition, failure) => inner.retried(topic, partition, failure),
   });
   return async () => {
     monitoring.stopping();

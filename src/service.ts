@@ -154,6 +154,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       const attempt = (attempts.get(key) ?? 0) + 1;
       attempts.set(key, attempt);
       stats.retries += 1;
+      observer?.retried(topic, partition, failure);
       const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** Math.min(attempt, 16)) * (0.5 + Math.random() / 2);
       logger.warn({ topic, partition, attempt, failure, wait_ms: Math.round(waitMs), error: (error as Error).message }, 'batch not written; retrying it');
       await writer.reset(topic, partition);
@@ -191,7 +192,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         onCommitFailed: (error, offsets) => {
           logger.warn({ offsets, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
         },
-        ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info) } : {}),
+        ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info), onProgress: (info: Parameters<ServiceObserver['progressed']>[0]) => observer.progressed(info) } : {}),
       },
     );
   } catch (error) {

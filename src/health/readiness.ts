@@ -1,16 +1,42 @@
+import { type StalledPartition, partitionName } from '../telemetry/partition-progress';
+
 /**
  * /readyz: ready when the model is loaded, the consumer has joined its group (and is not
- * stopping), and a broker answers. The broker probe is cached, so frequent probes cost one
- * round trip per `cacheMs`.
+ * stopping), a broker answers, and no assigned partition is stalled (records waiting, no
+ * progress for PARTITION_STALL_TIMEOUT_MS). The broker probe is cached, so frequent probes
+ * cost one round trip per `cacheMs`.
  */
 export interface ReadinessReport {
   readonly ready: boolean;
-  readonly checks: { readonly model_loaded: boolean; readonly consumer_joined: boolean; readonly broker_reachable: boolean };
+  readonly checks: {
+    readonly model_loaded: boolean;
+    readonly consumer_joined: boolean;
+    readonly broker_reachable: boolean;
+    /** `topic[partition]` of each stalled partition; ready only when empty. */
+    readonly partitions_stalled: readonly string[];
+  };
+  /** Why each partition of `partitions_stalled` is stalled. */
+  readonly stalled: readonly StalledPartitionReport[];
+}
+
+export interface StalledPartitionReport {
+  readonly topic: string;
+  readonly partition: number;
+  /** The next offset to process: where the partition is stuck. */
+  readonly offset: string;
+  readonly lag: number;
+  /** ISO time since which records have waited without progress. */
+  readonly since: string;
+  readonly stalled_for_ms: number;
+  /** Failed attempts to write its batch since the last progress (0: processing hangs instead). */
+  readonly retries: number;
 }
 
 export class Readiness {
   modelLoaded = false;
   consumerJoined = false;
+  /** The stalled partitions right now (PartitionProgress.stalled). */
+  stalledPartitions: () => readonly StalledPartition[] = () => [];
   private last: { at: number; ok: boolean } | undefined;
   private pending: Promise<boolean> | undefined;
 
@@ -35,7 +61,17 @@ export class Readiness {
 
   async check(): Promise<ReadinessReport> {
     const broker = await this.broker();
-    const checks = { model_loaded: this.modelLoaded, consumer_joined: this.consumerJoined, broker_reachable: broker };
-    return { ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable, checks };
+    const stalled = this.stalledPartitions();
+    const checks = {
+      model_loaded: this.modelLoaded,
+      consumer_joined: this.consumerJoined,
+      broker_reachable: broker,
+      partitions_stalled: stalled.map((s) => partitionName(s.topic, s.partition)),
+    };
+    return {
+      ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0,
+      checks,
+      stalled: stalled.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.offset, lag: s.lag, since: new Date(s.since).toISOString(), stalled_for_ms: s.stalledForMs, retries: s.retries })),
+    };
   }
 }

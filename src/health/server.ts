@@ -41,7 +41,8 @@ export async function startHealthServer(host: string, port: number, handlers: He
         return;
       case '/readyz': {
         const report = await handlers.readiness();
-        send(response, report.ready ? 200 : 503, JSON_TYPE, `${JSON.stringify({ status: report.ready ? 'ready' : 'not ready', ...report.checks })}\n`);
+        const body = { status: report.ready ? 'ready' : 'not ready', ...report.checks, ...(report.stalled.length > 0 ? { stalled: report.stalled } : {}) };
+        send(response, report.ready ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
         return;
       }
       case '/metrics':

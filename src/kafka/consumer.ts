@@ -36,7 +36,13 @@ export type BatchHandler = (messages: SourceMessage[], context: BatchContext) =>
 
 export interface ConsumerHooks {
   onJoin?(assignment: ReadonlyMap<string, readonly number[]>): void;
-  onBatch?(info: { topic: string; partition: number; highWatermark: string; lastOffset: string }): void;
+  /** A batch was fetched (again, when the previous attempt was a retry). */
+  onBatch?(info: { topic: string; partition: number; highWatermark: string; firstOffset: string; lastOffset: string }): void;
+  /**
+   * Every record of the partition before `nextOffset` is done: its outputs are acknowledged, or
+   * it needed none (a transaction marker, an aborted record). Not called for a retry.
+   */
+  onProgress?(info: { topic: string; partition: number; highWatermark: string; nextOffset: string }): void;
   /** A commit failed after kafkajs' retries: its records will be read and written again. */
   onCommitFailed?(error: Error, offsets: readonly PartitionOffset[]): void;
 }
@@ -72,6 +78,12 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     const assignment = new Map(Object.entries(event.payload.memberAssignment));
     hooks.onJoin?.(assignment);
   });
+  // A batch of nothing but transaction markers or aborted records never reaches eachBatch:
+  // kafkajs moves past it itself. Without this, a partition whose log ends in a marker would
+  // look one record behind forever.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.batchSize === 0) hooks.onProgress?.({ topic: payload.topic, partition: payload.partition, highWatermark: payload.highWatermark, nextOffset: (BigInt(payload.lastOffset) + 1n).toString() });
+  });
 
   const commits = new OffsetCommits(
     (offsets) => consumer.commitOffsets([...offsets]),
@@ -100,7 +112,7 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     if (stopping || failure || batch.messages.length === 0 || !isRunning() || isStale()) return;
     const messages = batch.messages.map((m) => toSourceMessage(batch.topic, batch.partition, m));
     const last = batch.messages[batch.messages.length - 1]?.offset as string;
-    hooks.onBatch?.({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, lastOffset: last });
+    hooks.onBatch?.({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, firstOffset: batch.firstOffset() ?? (messages[0] as SourceMessage).offset, lastOffset: last });
     let outcome: BatchOutcome;
     try {
       outcome = await handle(messages, { heartbeat, isRunning: () => isRunning() && !stopping, uncommittedEvents: () => commits.uncommittedEvents() });
@@ -116,6 +128,8 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     // Unresolved, the batch is fetched again from its first offset.
     if (outcome === 'retry') return;
     resolveOffset(last);
+    // kafkajs resolves a marker that ends the batch along with `last`: it is done too.
+    hooks.onProgress?.({ topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, nextOffset: (BigInt(batch.lastOffset()) + 1n).toString() });
     // Right after the acks: the next offset to read is the one after the last handled.
     if (outcome === 'commit') commits.send({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }, messages.length);
     await heartbeat();

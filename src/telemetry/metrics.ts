@@ -4,10 +4,12 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Rejection } from '../errors';
+import type { KafkaFailure } from '../kafka/errors';
 import type { DriftMonitor } from '../monitor/drift';
 import type { SourceMessage } from '../records';
 import { FastHistogram, FastHistogramProducer } from './fast-histogram';
 import type { BatchObservation } from './observation';
+import type { PartitionProgress } from './partition-progress';
 import { UnknownValueCounts } from './unknown-values';
 
 /**
@@ -25,6 +27,8 @@ export const METRIC = {
   endToEndLatency: 'stream_scorer_end_to_end_latency_seconds',
   batchSize: 'stream_scorer_batch_size',
   consumerLag: 'stream_scorer_consumer_lag',
+  partitionStalled: 'stream_scorer_partition_stalled',
+  batchRetries: 'stream_scorer_batch_retries',
   modelInfo: 'stream_scorer_model_info',
   predictionScore: 'stream_scorer_prediction_score',
   ready: 'stream_scorer_ready',
@@ -42,6 +46,7 @@ const BATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3_600];
 // Finer at the bottom, where most scores are; the 0.1 steps match the training profile's bins.
 const SCORE_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+const FAILURES: ReadonlySet<string> = new Set<KafkaFailure>(['transient', 'fenced', 'permanent']);
 
 export interface MetricsOptions {
   readonly serviceName: string;
@@ -72,6 +77,7 @@ export class ServiceMetrics {
   private readonly predictions: Counter;
   private readonly deadLetters: Counter;
   private readonly batches: Counter;
+  private readonly retries: Counter;
   private readonly stages: Histogram;
   private readonly batchSizes: Histogram;
   private readonly latency = new FastHistogram(
@@ -82,7 +88,7 @@ export class ServiceMetrics {
   );
   private readonly scores = new FastHistogram(METRIC.predictionScore, 'Distribution of the published scores.', '', SCORE_BUCKETS);
   private readonly unknown: UnknownValueCounts;
-  private readonly lag = new Map<string, { topic: string; partition: number; lag: number }>();
+  private progress: PartitionProgress | undefined;
   private model: { name: string; version: string } | undefined;
   private readyState = false;
   private drift: DriftMonitor | undefined;
@@ -103,6 +109,7 @@ export class ServiceMetrics {
     this.predictions = meter.createCounter(METRIC.predictions, { description: 'Predictions published and acknowledged.' });
     this.deadLetters = meter.createCounter(METRIC.deadLetters, { description: 'Dead letters published and acknowledged, by reason code.' });
     this.batches = meter.createCounter(METRIC.batches, { description: 'Kafka batches written and acknowledged.' });
+    this.retries = meter.createCounter(METRIC.batchRetries, { description: 'Batches not written (broker or network error, fenced producer) and fetched again to be retried, by input partition and failure class.' });
     this.stages = meter.createHistogram(METRIC.stageDuration, {
       description: 'Time per batch in each stage; publish is from the end of the pipeline to the broker acknowledging every output.',
       unit: 's',
@@ -115,9 +122,24 @@ export class ServiceMetrics {
       .addCallback((result) => {
         for (const { column, value, count } of this.unknown.collect()) result.observe(count, { column, value });
       });
-    meter.createObservableGauge(METRIC.consumerLag, { description: 'Records in the partition after the last one processed, as of its last fetch.', valueType: ValueType.INT }).addCallback((result) => {
-      for (const { topic, partition, lag } of this.lag.values()) result.observe(lag, { topic, partition: String(partition) });
+    const lag = meter.createObservableGauge(METRIC.consumerLag, {
+      description: 'Records waiting in the partition: its latest known high watermark minus the next offset to process (one past the last record whose outputs were acknowledged). A batch fetched but not written does not reduce it.',
+      valueType: ValueType.INT,
     });
+    const stalled = meter.createObservableGauge(METRIC.partitionStalled, {
+      description: '1 while the partition has records waiting and its processed offset has not moved for PARTITION_STALL_TIMEOUT_MS (/readyz then answers 503), else 0.',
+      valueType: ValueType.INT,
+    });
+    meter.addBatchObservableCallback(
+      (result) => {
+        for (const state of this.progress?.partitions() ?? []) {
+          const attributes = { topic: state.topic, partition: String(state.partition) };
+          if (state.lag !== undefined) result.observe(lag, state.lag, attributes);
+          result.observe(stalled, state.stalled ? 1 : 0, attributes);
+        }
+      },
+      [lag, stalled],
+    );
     meter.createObservableGauge(METRIC.modelInfo, { description: 'The model being served (always 1).' }).addCallback((result) => {
       if (this.model) result.observe(1, { model_name: this.model.name, model_version: this.model.version });
     });
@@ -167,15 +189,15 @@ export class ServiceMetrics {
     this.drift = monitor;
   }
 
-  /** From a fetch: records after the batch's last one (high watermark - last offset - 1). */
-  setLag(topic: string, partition: number, highWatermark: string, lastOffset: string): void {
-    const lag = Number(BigInt(highWatermark) - BigInt(lastOffset) - 1n);
-    this.lag.set(`${topic}\u0000${partition}`, { topic, partition, lag: Math.max(0, lag) });
+  /** Lag and stalls per partition come from here (it drops partitions no longer assigned). */
+  setPartitionProgress(progress: PartitionProgress): void {
+    this.progress = progress;
   }
 
-  /** Drops the lag of partitions this instance no longer owns. */
-  retainPartitions(assignment: ReadonlyMap<string, readonly number[]>): void {
-    for (const [key, entry] of this.lag) if (!(assignment.get(entry.topic) ?? []).includes(entry.partition)) this.lag.delete(key);
+  /** A batch of the partition was not written and will be retried. */
+  recordRetry(topic: string, partition: number, failure: KafkaFailure): void {
+    // The label stays bounded even if a caller passes something outside the union.
+    this.retries.add(1, { topic, partition: String(partition), failure: FAILURES.has(failure) ? failure : 'other' });
   }
 
   /** One batch whose outputs the broker acknowledged at `ackedAt` (epoch ms). */

@@ -9,6 +9,7 @@ import { isoTime } from '../monitor/report';
 import type { Logger } from './logger';
 import { ServiceMetrics } from './metrics';
 import type { ServiceObserver } from './observer';
+import { PartitionProgress, type StallEvent, partitionName } from './partition-progress';
 
 export interface Monitoring {
   readonly observer: ServiceObserver;
@@ -51,6 +52,28 @@ export function logDriftEvent(logger: Logger, event: DriftEvent): void {
   else logger.info(fields, `drift over: ${event.column} ${event.measure} back to ${event.value.toFixed(4)}`);
 }
 
+/** One line when a partition stalls, one when it stalls no more. */
+export function logStallEvent(logger: Logger, event: StallEvent): void {
+  const name = partitionName(event.topic, event.partition);
+  const fields = {
+    topic: event.topic,
+    partition: event.partition,
+    offset: event.offset,
+    lag: event.lag,
+    since: new Date(event.since).toISOString(),
+    stalled_for_ms: event.stalledForMs,
+    retries: event.retries,
+  };
+  const seconds = Math.round(event.stalledForMs / 1000);
+  if (event.type === 'stalled') {
+    logger.warn({ event: 'partition_stalled', ...fields }, `partition ${name} stalled: no progress past offset ${event.offset} for ${seconds} s with ${event.lag} record(s) waiting (${event.retries} retries)`);
+  } else if (event.type === 'recovered') {
+    logger.info({ event: 'partition_stall_cleared', reason: 'progress', ...fields }, `partition ${name} progressing again at offset ${event.offset} after ${seconds} s stalled`);
+  } else {
+    logger.info({ event: 'partition_stall_cleared', reason: 'unassigned', ...fields }, `stalled partition ${name} is no longer assigned to this member`);
+  }
+}
+
 /**
  * Metrics, readiness, the health server and live drift monitoring, started before the service
  * so /healthz answers while the model loads.
@@ -75,8 +98,17 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     logger.warn({ setting: 'DRIFT_PROFILE', model: config.modelPath }, 'no training profile (DRIFT_PROFILE, or profile.json next to the model): drift is not monitored');
   }
 
+  const consumerLogger = logger.child({ component: 'consumer' });
+  const progress = new PartitionProgress({ stallTimeoutMs: config.partitionStallTimeoutMs, onEvent: (event) => logStallEvent(consumerLogger, event) });
+  metrics.setPartitionProgress(progress);
+  // A partition whose handler hangs reports nothing: look for stalls on a clock too, so the
+  // warning is logged even when nobody probes /readyz or scrapes /metrics.
+  const stallTimer = config.partitionStallTimeoutMs > 0 ? setInterval(() => progress.stalled(), Math.min(5_000, Math.max(250, config.partitionStallTimeoutMs / 4))) : undefined;
+  stallTimer?.unref();
+
   const probe = createBrokerProbe(createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-probe`, security: config }, logger));
   const readiness = new Readiness(() => probe.reachable());
+  readiness.stalledPartitions = () => progress.stalled();
   const monitor = drift;
   const server = await startHealthServer(
     config.healthHost,
@@ -95,6 +127,15 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   logger.info({ url: server.url, paths: ['/healthz', '/readyz', '/metrics', '/drift'] }, 'health and metrics server listening');
 
   let failures = 0;
+  // Never let observation break scoring; say so, but not once per batch.
+  const safely = (what: string, record: () => void): void => {
+    try {
+      record();
+    } catch (error) {
+      failures += 1;
+      if (failures === 1 || failures % 1000 === 0) logger.error({ err: (error as Error).message, failures }, `recording ${what} failed`);
+    }
+  };
   const observer: ServiceObserver = {
     modelReady(model) {
       readiness.modelLoaded = true;
@@ -106,20 +147,25 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     },
     joined(assignment) {
       readiness.consumerJoined = true;
-      metrics.retainPartitions(assignment);
+      safely('the assignment', () => progress.assigned(assignment));
     },
     fetched(info) {
-      metrics.setLag(info.topic, info.partition, info.highWatermark, info.lastOffset);
+      safely('a fetch', () => progress.fetched(info.topic, info.partition, info.highWatermark, info.firstOffset));
+    },
+    progressed(info) {
+      safely('progress', () => progress.progressed(info.topic, info.partition, info.nextOffset, info.highWatermark));
     },
     written(messages, processed) {
-      try {
+      safely('metrics or drift for a batch', () => {
         metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, Date.now());
         if (monitor) for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
-      } catch (error) {
-        // Never let observation break scoring; say so, but not once per batch.
-        failures += 1;
-        if (failures === 1 || failures % 1000 === 0) logger.error({ err: (error as Error).message, failures }, 'recording metrics or drift for a batch failed');
-      }
+      });
+    },
+    retried(topic, partition, failure) {
+      safely('a retry', () => {
+        metrics.recordRetry(topic, partition, failure);
+        progress.retried(topic, partition);
+      });
     },
   };
 
@@ -133,6 +179,7 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
       readiness.consumerJoined = false;
     },
     async close() {
+      if (stallTimer) clearInterval(stallTimer);
       await server.close();
       await probe.close();
       await metrics.shutdown();

@@ -1,3 +1,4 @@
+import type { KafkaFailure } from '../kafka/errors';
 import type { ProcessedBatch } from '../pipeline';
 import type { SourceMessage } from '../records';
 
@@ -10,8 +11,12 @@ export interface ServiceObserver {
   modelReady(model: { readonly name: string; readonly version: string }): void;
   /** The consumer joined its group with this assignment (topic → partitions). */
   joined(assignment: ReadonlyMap<string, readonly number[]>): void;
-  /** A batch was fetched from a partition whose high watermark was `highWatermark`. */
-  fetched(info: { readonly topic: string; readonly partition: number; readonly highWatermark: string; readonly lastOffset: string }): void;
+  /** A batch was fetched (again, after a retry) from a partition whose high watermark was `highWatermark`. */
+  fetched(info: { readonly topic: string; readonly partition: number; readonly highWatermark: string; readonly firstOffset: string; readonly lastOffset: string }): void;
+  /** Every record of the partition before `nextOffset` is done (outputs acknowledged, or none needed). */
+  progressed(info: { readonly topic: string; readonly partition: number; readonly highWatermark: string; readonly nextOffset: string }): void;
   /** Every output of the batch was acknowledged by the broker. */
   written(messages: readonly SourceMessage[], processed: ProcessedBatch): void;
+  /** A batch of the partition was not written and will be fetched and tried again. */
+  retried(topic: string, partition: number, failure: KafkaFailure): void;
 }

@@ -13,6 +13,7 @@ import { prepare } from '../../src/service';
 import { FastHistogram } from '../../src/telemetry/fast-histogram';
 import { createLogger } from '../../src/telemetry/logger';
 import { METRIC, ServiceMetrics } from '../../src/telemetry/metrics';
+import { PartitionProgress } from '../../src/telemetry/partition-progress';
 import { OTHER, UnknownValueCounts } from '../../src/telemetry/unknown-values';
 import { mixedCases } from '../support/mixed';
 import { ROOT, referenceCases, testConfig } from '../support/model';
@@ -39,6 +40,10 @@ let drift: DriftMonitor;
 let server: HealthServer;
 let brokerUp = false;
 const readiness = new Readiness(async () => brokerUp, 0);
+const STALL_TIMEOUT = 60_000;
+let clock = 1_700_000_000_000;
+const progress = new PartitionProgress({ stallTimeoutMs: STALL_TIMEOUT, now: () => clock });
+readiness.stalledPartitions = () => progress.stalled();
 let messages: SourceMessage[];
 let processed: ProcessedBatch;
 const ACKED_AT = 1_700_000_000_000 + 2_500;
@@ -63,7 +68,18 @@ before(async () => {
   messages = cases.map((c, i) => ({ topic: 'in', partition: 2, offset: String(100 + i), key: c.key, value: c.value, headers: c.headers, timestamp: String(1_700_000_000_000 + i) }));
   processed = await processBatch(deps, messages);
   processed.finish();
-  metrics.setLag('in', 2, '150', messages[messages.length - 1]?.offset as string);
+  metrics.setPartitionProgress(progress);
+  progress.assigned(new Map([['in', [2, 3]]]));
+  // Partition 2 processed this batch; partition 3 fetched a batch (offsets 30..) that fails to be written.
+  progress.fetched('in', 2, '150', '100');
+  progress.progressed('in', 2, String(Number(messages[messages.length - 1]?.offset) + 1), '150');
+  progress.fetched('in', 3, '40', '30');
+  for (let i = 0; i < 2; i += 1) {
+    metrics.recordRetry('in', 3, 'transient');
+    progress.retried('in', 3);
+    progress.fetched('in', 3, '42', '30');
+  }
+  metrics.recordRetry('in', 3, 'no-such-class' as never);
   metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, ACKED_AT);
   for (const chunk of processed.observation.chunks) drift.observeChunk(chunk, messages);
   drift.finish();
@@ -112,7 +128,11 @@ describe('metrics: what one batch records', () => {
 
     for (const stage of ['decode', 'check', 'score', 'encode', 'publish']) assert.equal(values.get(`stream_scorer_stage_duration_seconds_count{stage="${stage}"}`), 1, stage);
     assert.equal(values.get('stream_scorer_batch_size_sum'), cases.length);
-    assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="2"}'), 150 - 110 - 1);
+    assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="2"}'), 150 - 111, 'high watermark - next offset to process');
+    assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="3"}'), 42 - 30, 'a batch fetched but not written is still waiting');
+    assert.equal(values.get('stream_scorer_partition_stalled{topic="in",partition="3"}'), 0, 'not stalled before the timeout');
+    assert.equal(values.get('stream_scorer_batch_retries_total{topic="in",partition="3",failure="transient"}'), 2);
+    assert.equal(values.get('stream_scorer_batch_retries_total{topic="in",partition="3",failure="other"}'), 1, 'an unknown failure class does not become a label value');
     assert.equal(values.get('stream_scorer_model_info{model_name="card-fraud",model_version="1.0.0"}'), 1);
     assert.ok(values.has('stream_scorer_drift_psi{column="amount"}'));
     assert.ok(values.has('stream_scorer_drift_active{column="channel",measure="unknown_rate"}'));
@@ -123,7 +143,7 @@ describe('metrics: what one batch records', () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     let response = await fetch(`${server.url}/readyz`);
     assert.equal(response.status, 503);
-    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false });
+    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false, partitions_stalled: [] });
     readiness.modelLoaded = true;
     readiness.consumerJoined = true;
     assert.equal((await fetch(`${server.url}/readyz`)).status, 503, 'broker not reachable');
@@ -133,6 +153,37 @@ describe('metrics: what one batch records', () => {
     assert.equal(samples(await (await fetch(`${server.url}/metrics`)).text()).get('stream_scorer_ready'), 1);
     assert.equal((await fetch(`${server.url}/nope`)).status, 404);
     assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST' })).status, 405);
+  });
+
+  it('answers /readyz 503 naming a stalled partition, with its offset and since when, until it progresses', async () => {
+    assert.equal((await fetch(`${server.url}/readyz`)).status, 200, 'model, group and broker are fine');
+    // Partition 2 catches up and then idles: never stalled, however long nothing arrives.
+    progress.progressed('in', 2, '150', '150');
+    const since = clock;
+    clock += STALL_TIMEOUT + 1_500;
+    let response = await fetch(`${server.url}/readyz`);
+    assert.equal(response.status, 503);
+    assert.deepEqual(await response.json(), {
+      status: 'not ready',
+      model_loaded: true,
+      consumer_joined: true,
+      broker_reachable: true,
+      partitions_stalled: ['in[3]'],
+      stalled: [{ topic: 'in', partition: 3, offset: '30', lag: 12, since: new Date(since).toISOString(), stalled_for_ms: STALL_TIMEOUT + 1_500, retries: 2 }],
+    });
+    let values = samples(await (await fetch(`${server.url}/metrics`)).text());
+    assert.equal(values.get('stream_scorer_partition_stalled{topic="in",partition="3"}'), 1);
+    assert.equal(values.get('stream_scorer_partition_stalled{topic="in",partition="2"}'), 0, 'partition 2 is idle');
+    assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="3"}'), 12);
+    assert.equal(values.get('stream_scorer_ready'), 0);
+
+    progress.progressed('in', 3, '42', '42');
+    response = await fetch(`${server.url}/readyz`);
+    assert.equal(response.status, 200);
+    assert.deepEqual(((await response.json()) as { partitions_stalled: string[] }).partitions_stalled, []);
+    values = samples(await (await fetch(`${server.url}/metrics`)).text());
+    assert.equal(values.get('stream_scorer_partition_stalled{topic="in",partition="3"}'), 0);
+    assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="3"}'), 0);
   });
 
   it('serves the live drift report on /drift', async () => {
