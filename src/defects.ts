@@ -77,7 +77,7 @@ export interface IsolatedBatch {
  *
  * Cost, paid only after processBatch threw: with one culprit among n messages, about
  * 2·log2(n) runs over about 2n messages in total (twice the batch's own work: ~20 runs for
- * 1,000 messages); with k culprits, O(k·log(n/k)) runs; at worst (every message throws) 2n − 1.
+ * 1,000 messages); with k culprits, O(k·log(n/k)) runs; at worst (every message throws) 2n − 2.
  * Batches still go to onnxruntime whole where they can, unlike a retry one message at a time
  * (n runs and n single-row model calls for every poisoned batch).
  *
