@@ -3,7 +3,7 @@
  * written to dead-letter headers and metrics, and dashboards and re-drive tools key on
  * them, so never rename one — add a new code instead.
  */
-export type Stage = 'decode' | 'check' | 'score' | 'encode';
+export type Stage = 'decode' | 'check' | 'score' | 'encode' | 'pipeline';
 
 interface CatalogueEntry {
   readonly stage: Stage;
@@ -51,6 +51,11 @@ export const REJECTIONS = {
   ENCODE_FAILED: {
     stage: 'encode',
     action: 'The prediction could not be encoded with the prediction schema.',
+  },
+  INTERNAL_ERROR: {
+    // Not one stage: the exception came out of the pipeline as a whole, so only its message can tell where.
+    stage: 'pipeline',
+    action: 'The scorer threw an unexpected exception on this record (a bug, not a reason to reject the record). Report it with the message; re-drive the record once the scorer is fixed.',
   },
 } as const satisfies Record<string, CatalogueEntry>;
 
@@ -105,7 +110,9 @@ export type ServiceErrorCode =
   | 'OUTPUT_UNWRITABLE'
   | 'BROKER_UNAVAILABLE'
   /** The brokers refused the client's credentials or the TLS handshake failed: a configuration or secret problem. */
-  | 'KAFKA_AUTH_FAILED';
+  | 'KAFKA_AUTH_FAILED'
+  /** A batch failed DEFECT_MAX_ATTEMPTS times with an error that is neither a broker nor a network error and could not be isolated to a record. */
+  | 'INTERNAL_DEFECT';
 
 export class ServiceError extends Error {
   constructor(

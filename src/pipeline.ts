@@ -1,5 +1,6 @@
 import { type Span, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Rejection } from './errors';
+import { type Failpoints, afterProcessing, beforeProcessing } from './failpoints';
 import type { ScoringModel } from './model/session';
 import { type DeadLetterContext, deadLetterRecord } from './output/dead-letter';
 import { predictionRecord } from './output/predictions';
@@ -23,6 +24,8 @@ export interface PipelineDeps {
   /** False when no span would be exported: trace context is then passed on without building spans. Default true. */
   readonly recordSpans?: boolean;
   readonly now?: () => number;
+  /** testing: faults switched on by FAILPOINT_* settings; undefined in production. */
+  readonly failpoints?: Failpoints;
 }
 
 export interface ProcessedBatch {
@@ -41,6 +44,8 @@ export interface ProcessedBatch {
  * one prediction or exactly one dead-letter record. Nothing here talks to Kafka.
  */
 export async function processBatch(deps: PipelineDeps, messages: readonly SourceMessage[]): Promise<ProcessedBatch> {
+  const failpoints = deps.failpoints;
+  if (failpoints) beforeProcessing(failpoints, messages);
   const now = deps.now ?? Date.now;
   const spans = new BatchSpans(deps.tracer, messages, deps.deadLetter.consumerGroup, deps.recordSpans ?? true);
   const predictions: OutputRecord[] = [];
@@ -51,16 +56,9 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
   const stepSpans: Span[] = [];
   const chunks: ChunkObservation[] = [];
   const stageSeconds = { decode: 0, check: 0, score: 0, encode: 0 };
+  const outputs: Outputs = { deadLetters, rejections, sendSpans, stepSpans };
 
-  const deadLetter = (index: number, rejection: Rejection): void => {
-    spans.reject(index, rejection);
-    const step = spans.step(index, 'dead-letter', now(), rejection);
-    if (step) stepSpans.push(step);
-    const { headers, span } = spans.sendHeaders(index, deps.deadLetterTopic, step);
-    if (span) sendSpans.push(span);
-    deadLetters.push(deadLetterRecord(messages[index] as SourceMessage, rejection, deps.deadLetter, headers, now()));
-    rejections.push(rejection);
-  };
+  const deadLetter = (index: number, rejection: Rejection): void => addDeadLetter(deps, messages, spans, outputs, index, rejection, now());
 
   for (let from = 0; from < messages.length; from += deps.maxScoreBatch) {
     const chunk = messages.slice(from, from + deps.maxScoreBatch);
@@ -118,17 +116,58 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     }
   }
 
+  if (failpoints) afterProcessing(failpoints, predictions, deadLetters);
   return {
     predictions,
     deadLetters,
     rejections,
     observation: { chunks, stageSeconds, processedAt: now() },
-    finish(error?: Error) {
-      for (const span of [...sendSpans, ...stepSpans]) {
-        if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
-        span.end();
-      }
-      spans.endAll(error);
-    },
+    finish: finisher(spans, outputs),
+  };
+}
+
+/**
+ * Every message dead-lettered with the same rejection, with the spans and headers a rejection
+ * inside processBatch gets: how a message whose processing threw leaves the pipeline.
+ */
+export function rejectedBatch(deps: PipelineDeps, messages: readonly SourceMessage[], rejection: Rejection): ProcessedBatch {
+  const now = deps.now ?? Date.now;
+  const spans = new BatchSpans(deps.tracer, messages, deps.deadLetter.consumerGroup, deps.recordSpans ?? true);
+  const outputs: Outputs = { deadLetters: [], rejections: [], sendSpans: [], stepSpans: [] };
+  for (let i = 0; i < messages.length; i += 1) addDeadLetter(deps, messages, spans, outputs, i, rejection, now());
+  return {
+    predictions: [],
+    deadLetters: outputs.deadLetters,
+    rejections: outputs.rejections,
+    observation: { chunks: [], stageSeconds: { decode: 0, check: 0, score: 0, encode: 0 }, processedAt: now() },
+    finish: finisher(spans, outputs),
+  };
+}
+
+/** The dead letters of a batch being routed, and the spans that end once the broker acknowledged them. */
+interface Outputs {
+  readonly deadLetters: OutputRecord[];
+  readonly rejections: Rejection[];
+  readonly sendSpans: Span[];
+  readonly stepSpans: Span[];
+}
+
+function addDeadLetter(deps: PipelineDeps, messages: readonly SourceMessage[], spans: BatchSpans, outputs: Outputs, index: number, rejection: Rejection, at: number): void {
+  spans.reject(index, rejection);
+  const step = spans.step(index, 'dead-letter', at, rejection);
+  if (step) outputs.stepSpans.push(step);
+  const { headers, span } = spans.sendHeaders(index, deps.deadLetterTopic, step);
+  if (span) outputs.sendSpans.push(span);
+  outputs.deadLetters.push(deadLetterRecord(messages[index] as SourceMessage, rejection, deps.deadLetter, headers, at));
+  outputs.rejections.push(rejection);
+}
+
+function finisher(spans: BatchSpans, outputs: Outputs): (error?: Error) => void {
+  return (error?: Error) => {
+    for (const span of [...outputs.sendSpans, ...outputs.stepSpans]) {
+      if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      span.end();
+    }
+    spans.endAll(error);
   };
 }

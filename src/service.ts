@@ -1,7 +1,9 @@
 import { writeSync } from 'node:fs';
 import { trace } from '@opentelemetry/api';
 import type { Config } from './config/schema';
+import { DefectAttempts, describeError, isolateDefects } from './defects';
 import { ServiceError } from './errors';
+import { failpointsFrom } from './failpoints';
 import { assertTopicsExist, missingTopics } from './kafka/admin';
 import { createKafka } from './kafka/client';
 import { type BatchConsumer, type BatchContext, type BatchOutcome, startBatchConsumer } from './kafka/consumer';
@@ -83,7 +85,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
 
 export async function startService(config: Config, logger: Logger, observer?: ServiceObserver): Promise<RunningService> {
   const prepared = await prepare(config, logger);
-  const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION), recordSpans: spansExported() };
+  const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION), recordSpans: spansExported(), failpoints: failpointsFrom(config) };
   observer?.modelReady({ name: deps.prediction.modelName, version: deps.prediction.modelVersion });
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
@@ -101,6 +103,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   });
   const committedOutcome = writer.guarantee === 'exactly-once' ? 'committed' : 'commit';
   const attempts = new Map<string, number>();
+  const defects = new DefectAttempts(config.defectMaxAttempts);
   let batchesWritten = 0;
 
   const handle = async (batch: SourceMessage[], context: BatchContext): Promise<BatchOutcome> => {
@@ -117,7 +120,11 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         if (messages.length === 0) return committedOutcome;
       }
       if (config.scoreDelayMs > 0) await pause(config.scoreDelayMs, context);
-      processed = await processBatch(deps, messages);
+      try {
+        processed = await processBatch(deps, messages);
+      } catch (defect) {
+        processed = await isolate(deps, messages, defect, logger);
+      }
       await context.heartbeat();
       const last = messages[messages.length - 1] as SourceMessage;
       await writer.write(
@@ -148,6 +155,20 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           `could not write ${processed?.predictions.length ?? 0} prediction(s) to ${config.outputTopic} and ${processed?.deadLetters.length ?? 0} dead-letter record(s) to ${config.deadLetterTopic} for ${topic}[${partition}] offsets ${first?.offset}..${messages[messages.length - 1]?.offset}; nothing from this batch was committed. ${missing.length > 0 ? `Missing topic(s): ${missing.join(', ')}.` : ''} (${(error as Error).message})`,
           { cause: error },
         );
+      }
+      if (failure === 'defect') {
+        // Not the broker: a few more attempts (a fresh producer clears a client left in a bad
+        // state), then a stop that names the batch, rather than a partition blocked in silence.
+        const { attempt, stop } = defects.failed(messages, error);
+        if (stop) throw stop;
+        const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** attempt);
+        logger.error(
+          { topic, partition, offsets: `${messages[0]?.offset}..${messages[messages.length - 1]?.offset}`, attempt, max_attempts: config.defectMaxAttempts, error: describeError(error), stack: stackFrames(error) },
+          'batch failed with an error that is not a broker or network error (a defect); retrying it, and stopping after DEFECT_MAX_ATTEMPTS',
+        );
+        await writer.reset(topic, partition);
+        await pause(waitMs, context);
+        return 'retry';
       }
       // Transient (broker away, leader moving) or fenced: never a dead letter. Start over with a
       // fresh producer; the batch is fetched again from its first offset.
@@ -235,6 +256,35 @@ async function untilBrokerAnswers(check: () => Promise<void>, timeoutMs: number,
       await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   }
+}
+
+/**
+ * processBatch threw: a defect, not the broker. Only the record(s) it throws for are
+ * dead-lettered (INTERNAL_ERROR), the rest of the batch is scored; said loudly, since the
+ * scorer has a bug. Throws when a culprit cannot even be dead-lettered (handled by the caller
+ * as a defect it could not isolate).
+ */
+async function isolate(deps: PipelineDeps, messages: readonly SourceMessage[], defect: unknown, logger: Logger): Promise<ProcessedBatch> {
+  const { topic, partition } = messages[0] as SourceMessage;
+  const isolated = await isolateDefects(deps, messages, defect);
+  const culprits = isolated.culprits.map((c) => c.offset);
+  logger.error(
+    { topic, partition, events: messages.length, culprits, runs: isolated.runs, error: describeError(defect), stack: stackFrames(defect) },
+    culprits.length > 0
+      ? 'processing threw (a defect in the scorer): the record(s) it throws for are dead-lettered as INTERNAL_ERROR, the rest of the batch is scored'
+      : 'processing threw for the batch but for none of its records alone; the batch is scored in parts',
+  );
+  return isolated.processed;
+}
+
+/** Where an exception was thrown, without its message (which the log has, capped, already). */
+function stackFrames(error: unknown): string | undefined {
+  const stack = error instanceof Error ? error.stack : undefined;
+  return stack
+    ?.split('\n')
+    .filter((line) => line.trimStart().startsWith('at '))
+    .slice(0, 12)
+    .join('\n');
 }
 
 /** Waits up to `ms`, heartbeating so a long wait does not cost the group membership. */

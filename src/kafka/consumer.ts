@@ -62,8 +62,9 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     maxWaitTimeInMs: options.maxWaitMs,
     allowAutoTopicCreation: false,
     readUncommitted: !options.readCommitted,
-    // A broker that goes away comes back: restart the consumer on anything but a permanent error.
-    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async (error) => classifyKafkaError(error) !== 'permanent' },
+    // A broker that goes away comes back: restart the consumer after broker and network errors.
+    // Not after a permanent one, nor after a defect (kafkajs would restart forever, in silence).
+    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async (error) => ['transient', 'fenced'].includes(classifyKafkaError(error)) },
   });
 
   let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
