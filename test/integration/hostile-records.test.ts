@@ -26,6 +26,7 @@ const inputType = loadSchema(EXTRAS_SCHEMA, 'INPUT_SCHEMA');
 const predictionType = loadSchema(PREDICTION_SCHEMA, 'PREDICTION_SCHEMA');
 const longType = avro.Type.forSchema('long');
 const MiB = 1024 * 1024;
+const THROW_KEY = 'hostile-internal-error';
 
 /** The scorer container's heap limit, as the base Deployment sets it (--max-old-space-size). */
 function podNodeOptions(): string {
@@ -91,7 +92,9 @@ function hostileCases(factory: EventFactory): Case[] {
         assert.equal(output.headers?.['x-custom'], null, 'and is still null');
       },
     },
-    // 3. Dead letters bigger than the dead-letter topic accepts (1 MiB there, 2 MiB on the input topic).
+    // 3. A record the scorer's own code throws on (a defect, injected by a test-only fail-point): isolated to it.
+    { name: 'record the pipeline throws for', key: THROW_KEY, value: inputType.toBuffer(event(factory)), expected: 'INTERNAL_ERROR', check: (output) => assert.match(headerText(output, H.reasonMessage) ?? '', /Error/) },
+    // 4. Dead letters bigger than the dead-letter topic accepts (1 MiB there, 2 MiB on the input topic).
     {
       name: '~1 MiB of undecodable bytes',
       key: 'hostile-big-undecodable',
@@ -162,6 +165,7 @@ function scorerEnv(topics: TestTopics, extra: Record<string, string> = {}): Reco
     NODE_OPTIONS: podNodeOptions(),
     CONSUMER_SESSION_TIMEOUT_MS: '10000',
     RETRY_BACKOFF_MAX_MS: '2000',
+    FAILPOINT_THROW_ON_KEY: THROW_KEY,
     ...extra,
   };
 }
