@@ -1,3 +1,4 @@
+import './null-header-values';
 import { Kafka, type LogEntry, logLevel } from 'kafkajs';
 import type { Logger } from '../telemetry/logger';
 import { type KafkaSecuritySettings, resolveKafkaSecurity, withSecurityErrors } from './security';

@@ -64,8 +64,9 @@ function recordBytes(record: OutputRecord): number {
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    if (!Array.isArray(value)) bytes += 4 + name.length + value.length;
-    else for (const v of value) bytes += 4 + name.length + v.length;
+    // A null value (Kafka allows one) is written as length -1: no bytes.
+    if (!Array.isArray(value)) bytes += 4 + name.length + (value === null ? 0 : value.length);
+    else for (const v of value) bytes += 4 + name.length + (v === null ? 0 : v.length);
   }
   return bytes;
 }

@@ -37,7 +37,8 @@ export function deadLetterRecord(source: SourceMessage, rejection: Rejection, ct
   for (const name of Object.keys(traceHeaders)) {
     const value = traceHeaders[name];
     // The original traceparent stays as received; the scorer's own context goes under our prefix
-    // (a Buffer when it was passed on unchanged, with no span recorded).
+    // (a Buffer when it was passed on unchanged, with no span recorded). A tracestate passed on
+    // as null is no state: our headers are text, and the original keeps its null.
     if (typeof value === 'string') add(headers, `${HEADER_PREFIX}${name}`, value);
     else if (Buffer.isBuffer(value)) add(headers, `${HEADER_PREFIX}${name}`, value.toString('latin1'));
   }
