@@ -68,18 +68,26 @@ export function recordSize(record: OutputRecord): number {
   return varintSize(body) + body;
 }
 
-/**
- * At least recordSize, from lengths alone (a UTF-8 byte is at most 3 per UTF-16 unit, a varint at
- * most 5 bytes): no encoding is measured, so the common small record is cleared cheaply.
+/*
+ * Upper bounds from lengths alone (a UTF-8 byte is at most 3 per UTF-16 unit, a varint at most 5
+ * bytes): nothing is encoded or measured, so the common small record is cleared cheaply.
  */
-export function recordSizeBound(record: OutputRecord): number {
-  let bytes = 5 + 1 + MAX_DELTAS_BYTES + 10 + (record.key?.length ?? 0) + (record.value?.length ?? 0) + 5;
-  for (const name in record.headers) {
-    const value = record.headers[name];
-    if (value === undefined) continue;
-    const nameBound = 10 + 3 * name.length;
-    if (!Array.isArray(value)) bytes += nameBound + (value === null ? 0 : typeof value === 'string' ? 3 * value.length : value.length);
-    else for (const v of value) bytes += nameBound + (v === null ? 0 : typeof v === 'string' ? 3 * v.length : v.length);
-  }
+
+function valueBound(value: Buffer | string | null): number {
+  return value === null ? 0 : typeof value === 'string' ? 3 * value.length : value.length;
+}
+
+/** At least what the header adds to recordSize. */
+export function headerSizeBound(name: string, value: HeaderValue): number {
+  if (value === undefined) return 0;
+  const nameBound = 10 + 3 * name.length;
+  if (!Array.isArray(value)) return nameBound + valueBound(value);
+  let bytes = 0;
+  for (const v of value) bytes += nameBound + valueBound(v);
   return bytes;
+}
+
+/** At least recordSize of a record with this key and value and headers whose headerSizeBound add up to `headersBound`. */
+export function recordSizeBound(key: Buffer | null, value: Buffer | null, headersBound: number): number {
+  return 5 + 1 + MAX_DELTAS_BYTES + 5 + (key?.length ?? 0) + 5 + (value?.length ?? 0) + 5 + headersBound;
 }
