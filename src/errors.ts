@@ -73,6 +73,18 @@ export interface Rejection {
 }
 
 const MAX_VALUE_CHARS = 200;
+/**
+ * A message is for humans; capped so that a message repeating a huge value (a 600 KB category)
+ * cannot make its dead letter bigger than the topic accepts.
+ */
+export const MAX_MESSAGE_CHARS = 1_000;
+
+/** At most `max` UTF-16 units, then `…`; never half of a surrogate pair. */
+function cap(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return `${text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max)}…`;
+}
 
 export function renderValue(value: unknown): string {
   let text: string;
@@ -80,7 +92,8 @@ export function renderValue(value: unknown): string {
   else if (value === undefined) text = 'undefined';
   else if (typeof value === 'string') text = value;
   else if (typeof value === 'number') text = String(value); // JSON would turn NaN into null
-  else if (Buffer.isBuffer(value)) text = `0x${value.toString('hex')}`;
+  // Only the bytes that are shown: a megabyte value is not turned into two megabytes of hex first.
+  else if (Buffer.isBuffer(value)) text = `0x${value.toString('hex', 0, MAX_VALUE_CHARS / 2)}`;
   else {
     try {
       text = JSON.stringify(value) ?? String(value);
@@ -88,11 +101,12 @@ export function renderValue(value: unknown): string {
       text = String(value);
     }
   }
-  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}…` : text;
+  return cap(text, MAX_VALUE_CHARS);
 }
 
+/** Every rejection is made here, so every message and value is capped here. */
 export function reject(code: RejectionCode, message: string, field?: string, value?: unknown): Rejection {
-  const rejection: Rejection = { code, stage: REJECTIONS[code].stage, message };
+  const rejection: Rejection = { code, stage: REJECTIONS[code].stage, message: cap(message, MAX_MESSAGE_CHARS) };
   if (field !== undefined) (rejection as { field?: string }).field = field;
   if (field !== undefined || value !== undefined) (rejection as { value?: string }).value = renderValue(value);
   return rejection;

@@ -2,7 +2,8 @@
  * Plain records that flow between the Kafka adapter and the stages. Nothing here depends on
  * a Kafka client, so every stage can be tested with literals.
  */
-export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined;
+/** Kafka allows a null header value (length -1); kafkajs gives it as null. Keys repeat as arrays. */
+export type HeaderValue = Buffer | string | null | (Buffer | string | null)[] | undefined;
 export type Headers = Record<string, HeaderValue>;
 
 export interface SourceMessage {

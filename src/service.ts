@@ -4,7 +4,7 @@ import type { Config } from './config/schema';
 import { DefectAttempts, describeError, isolateDefects } from './defects';
 import { ServiceError } from './errors';
 import { failpointsFrom } from './failpoints';
-import { assertTopicsExist, missingTopics } from './kafka/admin';
+import { assertTopicsExist, missingTopics, topicMaxMessageBytes } from './kafka/admin';
 import { createKafka } from './kafka/client';
 import { type BatchConsumer, type BatchContext, type BatchOutcome, startBatchConsumer } from './kafka/consumer';
 import { classifyKafkaError } from './kafka/errors';
@@ -85,8 +85,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
 
 export async function startService(config: Config, logger: Logger, observer?: ServiceObserver): Promise<RunningService> {
   const prepared = await prepare(config, logger);
-  const deps: PipelineDeps = { ...prepared, tracer: trace.getTracer('stream-scorer', SERVICE_VERSION), recordSpans: spansExported(), failpoints: failpointsFrom(config) };
-  observer?.modelReady({ name: deps.prediction.modelName, version: deps.prediction.modelVersion });
+  observer?.modelReady({ name: prepared.prediction.modelName, version: prepared.prediction.modelVersion });
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
 
@@ -95,11 +94,25 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     { topic: config.deadLetterTopic, setting: 'DEAD_LETTER_TOPIC' },
   ];
   await untilBrokerAnswers(() => assertTopicsExist(kafka, [...config.inputTopics.map((topic) => ({ topic, setting: 'INPUT_TOPICS' })), ...outputTopics]), config.startupTimeoutMs, logger);
+  // A dead letter bigger than its topic accepts is refused for good: they are cut to this size.
+  const limits = await topicMaxMessageBytes(kafka, [config.outputTopic, config.deadLetterTopic]);
+  for (const { topic, maxMessageBytes, error } of limits) {
+    if (error) logger.warn({ topic, max_message_bytes: maxMessageBytes, error }, 'could not read the max.message.bytes of an output topic; assuming the broker default');
+    else logger.info({ topic, max_message_bytes: maxMessageBytes }, 'output topic record size limit');
+  }
+  const deps: PipelineDeps = {
+    ...prepared,
+    deadLetter: { ...prepared.deadLetter, maxRecordBytes: limits.find((l) => l.topic === config.deadLetterTopic)?.maxMessageBytes },
+    tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
+    recordSpans: spansExported(),
+    failpoints: failpointsFrom(config),
+  };
   const writer = createOutputWriter(kafka, config.processingGuarantee, {
     retries: config.producerRetries,
     consumerGroup: config.groupId,
     transactionalIdPrefix: config.transactionalIdPrefix ?? config.groupId,
     transactionTimeoutMs: config.transactionTimeoutMs,
+    maxMessageBytes: Math.min(...limits.map((l) => l.maxMessageBytes)),
   });
   const committedOutcome = writer.guarantee === 'exactly-once' ? 'committed' : 'commit';
   const attempts = new Map<string, number>();

@@ -64,8 +64,9 @@ function recordBytes(record: OutputRecord): number {
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    if (!Array.isArray(value)) bytes += 4 + name.length + value.length;
-    else for (const v of value) bytes += 4 + name.length + v.length;
+    // A null value (Kafka allows one) is written as length -1: no bytes.
+    if (!Array.isArray(value)) bytes += 4 + name.length + (value === null ? 0 : value.length);
+    else for (const v of value) bytes += 4 + name.length + (v === null ? 0 : v.length);
   }
   return bytes;
 }
@@ -107,6 +108,17 @@ export interface WriterOptions {
   readonly consumerGroup: string;
   readonly transactionalIdPrefix: string;
   readonly transactionTimeoutMs: number;
+  /**
+   * Smallest max.message.bytes of the output topics: requests are cut at half of it when that is
+   * below MAX_REQUEST_BYTES, so that small records never add up beyond a small limit (a record
+   * bigger than that still goes alone). Unset: MAX_REQUEST_BYTES.
+   */
+  readonly maxMessageBytes?: number;
+}
+
+/** Most record bytes in one produce request for topics that accept at most `maxMessageBytes`. */
+export function maxRequestBytes(maxMessageBytes: number | undefined): number {
+  return maxMessageBytes === undefined ? MAX_REQUEST_BYTES : Math.min(MAX_REQUEST_BYTES, Math.floor(maxMessageBytes / 2));
 }
 
 const BASE_PRODUCER = {
@@ -145,7 +157,7 @@ class AtLeastOnceWriter implements OutputWriter {
   }
 
   async write(_position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void> {
-    const requests = produceRequests(batches);
+    const requests = produceRequests(batches, maxRequestBytes(this.options.maxMessageBytes));
     if (requests.length > 0) {
       const producer = await this.connected();
       // One request at a time: the idempotent producer keeps them in order (maxInFlightRequests 1).
@@ -214,7 +226,7 @@ class ExactlyOnceWriter implements OutputWriter {
     if (!producer) throw new Error(`no producer claimed ${position.topic}[${position.partition}]`);
     const transaction: Transaction = await producer.transaction();
     try {
-      for (const topicMessages of produceRequests(batches)) await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      for (const topicMessages of produceRequests(batches, maxRequestBytes(this.options.maxMessageBytes))) await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       await transaction.sendOffsets({
         consumerGroupId: this.options.consumerGroup,
         topics: [{ topic: position.topic, partitions: [{ partition: position.partition, offset: position.nextOffset }] }],

@@ -18,6 +18,13 @@ export const H = {
   sourceTimestamp: 'scorer.source.timestamp',
   consumerGroup: 'scorer.consumer.group',
   failedAt: 'scorer.failed.at',
+  // Only on a dead letter that would not fit the dead-letter topic as received (docs/dead-letter.md).
+  valueTruncated: 'scorer.value.truncated',
+  valueOriginalSize: 'scorer.value.original.size',
+  headersDroppedCount: 'scorer.headers.dropped.count',
+  headersDroppedSize: 'scorer.headers.dropped.size',
+  keyTruncated: 'scorer.key.truncated',
+  keyOriginalSize: 'scorer.key.original.size',
 } as const;
 
 export const TRACEPARENT = 'traceparent';

@@ -31,12 +31,17 @@ import {
   MESSAGING_SYSTEM_KAFKA,
 } from './semconv';
 
+/**
+ * A null header value (Kafka allows one) has no text: alone it reads as no header, so a null
+ * traceparent starts a new trace; among repeated values it reads as empty, which keeps the
+ * positions the propagator looks at (it takes the first traceparent) and is never valid.
+ */
 const headerGetter: TextMapGetter<Headers> = {
   keys: (carrier) => Object.keys(carrier),
   get(carrier, key) {
     const value = carrier[key];
-    if (value === undefined) return undefined;
-    if (Array.isArray(value)) return value.map((v) => v.toString());
+    if (value === undefined || value === null) return undefined;
+    if (Array.isArray(value)) return value.map((v) => (v === null ? '' : v.toString()));
     return value.toString();
   },
 };

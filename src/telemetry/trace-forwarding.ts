@@ -8,15 +8,20 @@ import type { HeaderValue, Headers } from '../records';
  * a span, a context or a string per message; the SDK path costs ~4 µs per message.
  *
  * An event without a valid traceparent leaves with a new one (unsampled), so its prediction or
- * dead letter can still be followed downstream.
+ * dead letter can still be followed downstream. A null header value (Kafka allows one) is a
+ * header without a value: a null traceparent is no traceparent; a null tracestate next to a valid
+ * traceparent is passed on as it came, null.
  */
 
 // As @opentelemetry/core's W3C propagator accepts it: any version but ff, non-zero ids.
 const TRACEPARENT = /^\s?(?!ff)[\da-f]{2}-(?![0]{32})[\da-f]{32}-(?![0]{16})[\da-f]{16}-[\da-f]{2}(-.*)?\s?$/;
 const TRACEPARENT_HEADER = 'traceparent';
 const TRACESTATE_HEADER = 'tracestate';
+// The SDK's W3C propagator ignores a longer tracestate (W3C asks hops to pass on at least 512
+// characters); dropping it here too keeps an input's oversized header out of every output.
+const MAX_TRACESTATE = 512;
 
-function single(value: HeaderValue): Buffer | string | undefined {
+function single(value: HeaderValue): Buffer | string | null | undefined {
   return Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
 }
 
@@ -40,9 +45,9 @@ export function newTraceparent(): string {
 /** The trace headers for the record written on behalf of a message whose headers are `source`. */
 export function forwardTraceHeaders(source: Headers): Headers {
   const parent = single(source[TRACEPARENT_HEADER]);
-  if (parent !== undefined && parent.length <= 512 && TRACEPARENT.test(typeof parent === 'string' ? parent : parent.toString('latin1'))) {
+  if (parent !== undefined && parent !== null && parent.length <= 512 && TRACEPARENT.test(typeof parent === 'string' ? parent : parent.toString('latin1'))) {
     const state = single(source[TRACESTATE_HEADER]);
-    return state === undefined ? { [TRACEPARENT_HEADER]: parent } : { [TRACEPARENT_HEADER]: parent, [TRACESTATE_HEADER]: state };
+    return state === undefined || (state !== null && state.length > MAX_TRACESTATE) ? { [TRACEPARENT_HEADER]: parent } : { [TRACEPARENT_HEADER]: parent, [TRACESTATE_HEADER]: state };
   }
   return { [TRACEPARENT_HEADER]: newTraceparent() };
 }

@@ -29,7 +29,7 @@ export interface VerifyReport {
 function lastText(value: HeaderValue): string | undefined {
   if (value === undefined) return undefined;
   const last = Array.isArray(value) ? value[value.length - 1] : value;
-  return last === undefined ? undefined : last.toString();
+  return last === undefined || last === null ? undefined : last.toString();
 }
 
 export function account(inputs: readonly SourceMessage[], predictions: readonly SourceMessage[], deadLetters: readonly SourceMessage[], predictionType: avro.Type, complete = true): VerifyReport {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, type KafkaMessage, type Message, Partitioners, logLevel } from 'kafkajs';
+import { type IResourceConfigEntry, Kafka, type KafkaMessage, type Message, Partitioners, logLevel } from 'kafkajs';
 
 /** Integration tests need the real broker that scripts/with-kafka.sh provides. */
 export function brokers(): string[] {
@@ -19,8 +19,11 @@ export interface TestTopics {
   readonly group: string;
 }
 
+/** Topic settings per test topic, e.g. `{ input: [{ name: 'max.message.bytes', value: '2097152' }] }`. */
+export type TestTopicConfigs = Partial<Record<'input' | 'output' | 'deadLetter', IResourceConfigEntry[]>>;
+
 /** Unique topics and group per test, so tests never see each other's records. */
-export async function createTestTopics(kafka: Kafka, name: string, partitions = 3): Promise<TestTopics> {
+export async function createTestTopics(kafka: Kafka, name: string, partitions = 3, configs: TestTopicConfigs = {}): Promise<TestTopics> {
   const id = `${name}-${randomUUID().slice(0, 8)}`;
   const topics = { input: `${id}.in`, output: `${id}.scored`, deadLetter: `${id}.dlq`, group: `${id}.group` };
   const admin = kafka.admin();
@@ -28,9 +31,9 @@ export async function createTestTopics(kafka: Kafka, name: string, partitions = 
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
-      { topic: topics.input, numPartitions: partitions, replicationFactor: 1 },
-      { topic: topics.output, numPartitions: partitions, replicationFactor: 1 },
-      { topic: topics.deadLetter, numPartitions: 1, replicationFactor: 1 },
+      { topic: topics.input, numPartitions: partitions, replicationFactor: 1, configEntries: configs.input ?? [] },
+      { topic: topics.output, numPartitions: partitions, replicationFactor: 1, configEntries: configs.output ?? [] },
+      { topic: topics.deadLetter, numPartitions: 1, replicationFactor: 1, configEntries: configs.deadLetter ?? [] },
     ],
   });
   await admin.disconnect();

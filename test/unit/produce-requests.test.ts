@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_REQUEST_BYTES, produceRequests } from '../../src/kafka/output-writer';
+import { MAX_REQUEST_BYTES, maxRequestBytes, produceRequests } from '../../src/kafka/output-writer';
+import { recordSize } from '../../src/output/record-size';
 import type { OutputRecord } from '../../src/records';
 
 const record = (i: number, valueBytes: number): OutputRecord => ({
@@ -42,6 +43,23 @@ describe('output writes: bounded produce requests (the broker refuses a partitio
     assert.deepEqual(byCount.map((r) => r[0]?.messages.length), [500, 500, 1]);
     const huge = produceRequests([{ topic: 'out', records: [record(0, 10), record(1, MAX_REQUEST_BYTES + 1), record(2, 10)] }]);
     assert.deepEqual(huge.map((r) => r[0]?.messages.length), [1, 1, 1]);
+  });
+
+  it('keeps every partition batch under a topic limit below 1 MiB; a record near the limit goes alone', () => {
+    const limit = 300_000;
+    assert.equal(maxRequestBytes(undefined), MAX_REQUEST_BYTES);
+    assert.equal(maxRequestBytes(2 * 1024 * 1024), MAX_REQUEST_BYTES);
+    assert.equal(maxRequestBytes(limit), limit / 2);
+    const records = [record(0, 90_000), record(1, 90_000), record(2, 299_000), record(3, 90_000), record(4, 1_000), record(5, 90_000)];
+    const requests = produceRequests([{ topic: 'dlq', records }], maxRequestBytes(limit));
+    for (const request of requests) {
+      const bytes = request.reduce((sum, t) => sum + t.messages.reduce((s, m) => s + recordSize(m as OutputRecord), 0), 0);
+      assert.ok(bytes + 61 <= limit, `a record batch of ${bytes + 61} bytes`);
+    }
+    assert.deepEqual(
+      requests.map((r) => r[0]?.messages.map((m) => String(m.key))),
+      [['k0'], ['k1'], ['k2'], ['k3', 'k4'], ['k5']],
+    );
   });
 
   it('has nothing to send for empty outputs', () => {

@@ -41,6 +41,13 @@ describe('trace context without recorded spans', () => {
     }
   });
 
+  it('drops a tracestate longer than 512 characters, as the SDK propagator ignores one', () => {
+    const parent = Buffer.from(PARENT);
+    assert.deepEqual(Object.keys(forwardTraceHeaders({ traceparent: parent, tracestate: Buffer.alloc(513, 0x61) })), ['traceparent']);
+    assert.deepEqual(Object.keys(forwardTraceHeaders({ traceparent: parent, tracestate: 'a'.repeat(600_000) })), ['traceparent']);
+    assert.equal(String(forwardTraceHeaders({ traceparent: parent, tracestate: 'a'.repeat(512) }).tracestate).length, 512);
+  });
+
   it('new trace ids do not repeat', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 2_000; i += 1) seen.add(newTraceparent().slice(3, 35));

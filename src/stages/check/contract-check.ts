@@ -1,4 +1,4 @@
-import { type Rejection, reject } from '../../errors';
+import { type Rejection, reject, renderValue } from '../../errors';
 import type { ContractInput, ModelContract } from '../../model/contract';
 import type { InputEvent } from '../decode';
 
@@ -33,7 +33,8 @@ export function checkEvent(event: InputEvent, inputs: readonly ContractInput[]):
         return reject('WRONG_TYPE', `model input "${input.name}" must be a string category, got ${typeof value}`, input.name, value);
       }
       if (input.categories && !input.categories.has(value)) {
-        return reject('UNKNOWN_CATEGORY', `"${value}" is not a category the model knows for "${input.name}" (${input.categories.size} known)`, input.name, value);
+        // The value as rendered (capped) in the message too: a huge one must not crowd out the rest.
+        return reject('UNKNOWN_CATEGORY', `"${renderValue(value)}" is not a category the model knows for "${input.name}" (${input.categories.size} known)`, input.name, value);
       }
     } else {
       if (typeof value !== 'number') {
