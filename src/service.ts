@@ -58,7 +58,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
     'model contract read from the ONNX graph',
   );
   return {
-    decoder: createDecoder(reader, writer),
+    decoder: createDecoder(reader, writer, { maxItems: config.decodeMaxItems, maxBytes: config.decodeMaxBytes }),
     model,
     prediction: {
       type: predictionType,
