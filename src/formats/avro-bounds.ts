@@ -10,13 +10,13 @@
  * string/bytes length and every array/map block count is checked against the bytes that remain
  * and against per-event caps. Only then does avsc decode it.
  *
- * The walk follows avsc's reading byte for byte up to the first bound it breaks, so the bytes
- * avsc reads afterwards are the bytes that were checked. Where the walk cannot go on but avsc
- * fails by itself at the same byte (an invalid union index, a negative string length), it stops
- * and leaves the error to avsc. Where avsc's readers disagree with each other it refuses the event:
- * a block with a negative count also declares its size in bytes, which avsc's skipper (used by a
- * resolver for writer fields the reader drops) jumps over while its reader walks the items; a
- * size that is not what the items take would send the two to different bytes.
+ * The walk follows avsc's reading byte for byte, so the bytes avsc reads are the bytes that were
+ * checked; wherever the walk cannot follow, it refuses the event rather than leave the error to
+ * avsc, because avsc may not read those bytes at all. A block with a negative count also declares
+ * its size in bytes, which avsc's skipper (used through a resolver for writer fields the reader
+ * drops) jumps over while its reader walks the items: a negative string length inside such a
+ * block stops avsc's reader but not its skipper, which lands on whatever follows. So a block size
+ * must be what its items take, and a negative length or an unknown union branch is refused here.
  */
 import type avro from 'avsc';
 import { type Rejection, reject } from '../errors';
@@ -50,7 +50,7 @@ export interface BoundsCheck {
    * longer than maxBytes could break a bound.
    */
   readonly walkAbove: number;
-  /** A rejection when the event breaks a bound; undefined otherwise (avsc still judges the rest). */
+  /** A rejection when the event breaks a bound or cannot be walked; undefined otherwise (avsc still judges the rest). */
   check(value: Buffer): Rejection | undefined;
 }
 
@@ -68,9 +68,11 @@ const ITEMS = 5;
 /** More items than the event has bytes: only items of zero-byte types can get there. */
 const ITEMS_PER_BYTE = 6;
 const BYTES = 7;
-type Limit = typeof NO_LIMIT | typeof COUNT | typeof LENGTH | typeof BLOCK_SIZE | typeof BLOCK_MISMATCH | typeof ITEMS | typeof ITEMS_PER_BYTE | typeof BYTES;
+/** Not a bound: a union branch index the writer schema does not have (here the walk knows the field path). */
+const UNION_INDEX = 8;
+type Limit = typeof NO_LIMIT | typeof COUNT | typeof LENGTH | typeof BLOCK_SIZE | typeof BLOCK_MISMATCH | typeof ITEMS | typeof ITEMS_PER_BYTE | typeof BYTES | typeof UNION_INDEX;
 
-type What = 'array' | 'map' | 'string' | 'bytes' | 'map key';
+type What = 'array' | 'map' | 'string' | 'bytes' | 'map key' | 'union';
 
 /** The state of one walk; one instance per compiled schema, reset per event (no allocation). */
 class Walk {
@@ -134,7 +136,7 @@ class Walk {
   length(len: number, what: What): boolean {
     const available = this.remaining();
     // Written so NaN (from an absurdly long varint) fails too.
-    if (!(len <= available)) return this.fail(LENGTH, what, len, available);
+    if (!(len >= 0 && len <= available)) return this.fail(LENGTH, what, len, available);
     const total = this.bytes + len;
     if (total > this.maxBytes) return this.fail(BYTES, what, len, total);
     this.bytes = total;
@@ -143,7 +145,7 @@ class Walk {
   }
 }
 
-/** A compiled walker over one type: advances walk.pos; false stops the walk (a bound broken when walk.limit is set). */
+/** A compiled walker over one type: advances walk.pos; false stops the walk, walk.limit saying why. */
 type Step = (buf: Buffer, walk: Walk) => boolean;
 
 /**
@@ -254,10 +256,7 @@ function hasBlocks(type: avro.Type, seen: Set<avro.Type> = new Set()): boolean {
 
 function stringStep(what: 'string' | 'bytes'): Step {
   return (buf, walk) => {
-    const len = readLong(buf, walk);
-    // avsc gives up on a negative length itself (its tap is then past the end: every later read is 0).
-    if (len < 0) return false;
-    return walk.length(len, what);
+    return walk.length(readLong(buf, walk), what);
   };
 }
 
@@ -296,7 +295,7 @@ function arrayStep(items: Node, min: number): Step {
         const step = items.step;
         for (let i = 0; i < n; i += 1, index += 1) {
           if (!step(buf, walk)) {
-            if (walk.limit !== NO_LIMIT) walk.path.push(index);
+            walk.path.push(index);
             return false;
           }
         }
@@ -328,11 +327,10 @@ function mapStep(values: Node, valueMin: number): Step {
       if (!walk.count(n, min, 'map', available)) return false;
       for (let i = 0; i < n; i += 1) {
         const len = readLong(buf, walk);
-        if (len < 0) return false;
         const keyAt = walk.pos;
         if (!walk.length(len, 'map key')) return false;
         if (!run(values, buf, walk)) {
-          if (walk.limit !== NO_LIMIT) walk.path.push(`[${JSON.stringify(shorten(buf.toString('utf8', keyAt, keyAt + len)))}]`);
+          walk.path.push(`[${JSON.stringify(shorten(buf.toString('utf8', keyAt, keyAt + len)))}]`);
           return false;
         }
       }
@@ -343,9 +341,10 @@ function mapStep(values: Node, valueMin: number): Step {
 
 function unionStep(branches: readonly Node[]): Step {
   return (buf, walk) => {
-    const branch = branches[readLong(buf, walk)];
-    // avsc throws "invalid union index" on the same byte.
-    if (branch === undefined) return false;
+    const index = readLong(buf, walk);
+    const branch = branches[index];
+    // avsc would throw on the same byte too ("invalid union index", or a TypeError when it skips the field).
+    if (branch === undefined) return walk.fail(UNION_INDEX, 'union', index, branches.length);
     return run(branch, buf, walk);
   };
 }
@@ -370,7 +369,7 @@ function recordStep(fields: readonly { readonly name: string; readonly node: Nod
       if (node.width >= 0) walk.pos += node.width;
       else if (node.step === undefined) skipLong(buf, walk);
       else if (!node.step(buf, walk)) {
-        if (walk.limit !== NO_LIMIT) walk.path.push(names[i] as string);
+        walk.path.push(names[i] as string);
         return false;
       }
     }
@@ -412,7 +411,9 @@ function compile(type: avro.Type, memo: Map<avro.Type, Node>, mins: Map<avro.Typ
     case 'record':
     case 'error': {
       // Registered before its fields are compiled, so a recursive reference finds it.
-      let body: Step = () => false;
+      let body: Step = () => {
+        throw new Error('bounded decoding: a record walked before it was compiled');
+      };
       const node = stepNode((buf, walk) => body(buf, walk));
       memo.set(type, node);
       const fields = (shape.fields ?? []).map((f) => ({ name: f.name, node: compile(f.type, memo, mins) }));
@@ -456,11 +457,15 @@ function describe(walk: Walk, path: string): string {
     case COUNT:
       return `${walk.what} at ${where} declares a block of ${walk.declared} ${unit}, but only ${walk.actual} bytes remain for it and each takes at least ${walk.unit} (limit: the event's remaining bytes); ${SCHEMA_ACTION}`;
     case LENGTH:
-      return `${walk.what} at ${where} declares ${walk.declared} bytes, but only ${walk.actual} remain (limit: the event's remaining bytes); truncated, or ${SCHEMA_ACTION}`;
+      return walk.declared < 0
+        ? `${walk.what} at ${where} declares a negative length (${walk.declared} bytes); ${SCHEMA_ACTION}`
+        : `${walk.what} at ${where} declares ${walk.declared} bytes, but only ${walk.actual} remain (limit: the event's remaining bytes); truncated, or ${SCHEMA_ACTION}`;
     case BLOCK_SIZE:
       return `${walk.what} block at ${where} declares a size of ${walk.declared} bytes for its ${walk.unit} ${unit}, but ${walk.actual} bytes remain (limit: the event's remaining bytes); ${SCHEMA_ACTION}`;
     case BLOCK_MISMATCH:
       return `${walk.what} block at ${where} declares a size of ${walk.declared} bytes for its ${walk.unit} ${unit}, but they take ${walk.actual} (limit: a block's size must match its items); ${SCHEMA_ACTION}`;
+    case UNION_INDEX:
+      return `union at ${where} has no branch ${walk.declared} (it has ${walk.actual}); ${SCHEMA_ACTION}`;
     case ITEMS_PER_BYTE:
       return `${walk.what} at ${where} declares ${walk.declared} ${unit}, which makes ${walk.actual} array items and map entries in this ${walk.end}-byte event (limit: one item per byte of the event, which only items of zero-byte types such as null or empty records can exceed); ${SCHEMA_ACTION}`;
     case ITEMS:
@@ -479,7 +484,7 @@ export function compileBounds(writer: avro.Type, bounds: DecodeBounds): BoundsCh
     check(value) {
       walk.reset(value.length);
       try {
-        if (run(root, value, walk) || walk.limit === NO_LIMIT) return undefined;
+        if (run(root, value, walk)) return undefined;
       } catch (error) {
         // Only a recursive schema nests deep enough to exhaust the stack, and avsc would too.
         if (error instanceof RangeError) return reject('UNDECODABLE_AVRO', `nested deeper than the decoder's stack allows: ${SCHEMA_ACTION}`);

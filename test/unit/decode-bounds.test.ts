@@ -17,21 +17,11 @@ import type { Rejection } from '../../src/errors';
 import { boundsFor } from '../../src/formats/avro-bounds';
 import { type EventDecoder, createDecoder, decodeBatch } from '../../src/stages/decode';
 import { avroArbitrary } from '../support/avro-arbitrary';
+import { avroLong, avroString } from '../support/avro-bytes';
 import { ROOT } from '../support/model';
 
-/** An Avro long (zigzag varint), exact for any 64-bit value. */
-function long(n: number | bigint): Buffer {
-  let z = BigInt.asUintN(64, (BigInt(n) << 1n) ^ (BigInt(n) >> 63n));
-  const bytes: number[] = [];
-  do {
-    let b = Number(z & 0x7fn);
-    z >>= 7n;
-    if (z > 0n) b |= 0x80;
-    bytes.push(b);
-  } while (z > 0n);
-  return Buffer.from(bytes);
-}
-const str = (s: string): Buffer => Buffer.concat([long(Buffer.byteLength(s)), Buffer.from(s)]);
+const long = avroLong;
+const str = avroString;
 const bytes = (...parts: Buffer[]): Buffer => Buffer.concat(parts);
 /** Zero bytes up to `size`: a 30-byte event, say, whatever its hostile header takes. */
 const padTo = (buf: Buffer, size: number): Buffer => Buffer.concat([buf, Buffer.alloc(Math.max(0, size - buf.length))]);
@@ -170,6 +160,15 @@ describe('bounded decoding: hostile lengths and block counts', () => {
     assertRefused(decoder, padTo(bytes(str('id'), Buffer.alloc(8), long(0), Buffer.alloc(16), str(''), long(0), long(0), items), 80), { limit: REMAINING, field: 'items[0].options["o"]' });
   });
 
+  it('an invalid union index names its field (avsc\'s skipper would fail with a TypeError)', () => {
+    const reader = record([{ name: 'id', type: 'string' }]);
+    const writer = record([{ name: 'id', type: 'string' }, { name: 'extra', type: ['null', arrayOf('int')] }]);
+    const value = bytes(str('e1'), long(7));
+    assert.throws(() => reader.decode(value, 0, reader.createResolver(writer)), TypeError);
+    const r = assertRefused(createDecoder(reader, writer), value, { limit: /^union at extra has no branch 7 \(it has 2\)/, field: 'extra', declared: '7' });
+    assert.equal(r.code, 'UNDECODABLE_AVRO');
+  });
+
   it('string and bytes lengths beyond the event (avsc fails fast; now the message says where)', () => {
     const r = assertRefused(createDecoder(record([{ name: 'id', type: 'string' }, { name: 'list', type: arrayOf('string') }])), bytes(str('e1'), long(1), long(1_000_000)), { limit: REMAINING, field: 'list[0]', declared: '1000000' });
     assert.match(r.message, /string at list\[0\] declares 1000000 bytes, but only 0 remain .*truncated/);
@@ -210,6 +209,16 @@ describe('bounded decoding: hostile lengths and block counts', () => {
     const plain = reader.decode(value, 0, reader.createResolver(writer)).value as { gaps: null[] } | undefined;
     assert.equal(plain?.gaps.length, 2_000_000, 'plain avsc lands inside the note and reads its bytes as a count');
     assertRefused(createDecoder(reader, writer), value, { limit: /array block at numbers declares a size of 3 bytes for its 1 items, but they take 1 \(limit: a block's size must match its items\)/, field: 'numbers', declared: '3' });
+  });
+
+  it('a negative string length inside a sized block: refused, as avsc\'s skipper jumps over it (found by fuzzing)', () => {
+    const reader = record([{ name: 'gaps', type: arrayOf('null') }]);
+    const writer = record([{ name: 'list', type: arrayOf('string') }, { name: 'gaps', type: arrayOf('null') }]);
+    // `list`: one string in a 1-byte block, its length -1; then what avsc reads after jumping the block.
+    const value = bytes(long(-1), long(1), long(-1), long(0), long(2_000_000), long(0));
+    const plain = reader.decode(value, 0, reader.createResolver(writer)).value as { gaps: null[] } | undefined;
+    assert.equal(plain?.gaps.length, 2_000_000, 'plain avsc never reads the negative length and reads a count behind it');
+    assertRefused(createDecoder(reader, writer), value, { limit: /^string at list\[0\] declares a negative length \(-1 bytes\)/, field: 'list[0]', declared: '-1' });
   });
 
   it('a wiring check without the guard: 2,000,000 nulls (plain avsc: a 16 MB array) go through decodeBatch only', () => {
