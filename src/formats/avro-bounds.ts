@@ -74,7 +74,7 @@ type Limit = typeof NO_LIMIT | typeof COUNT | typeof LENGTH | typeof BLOCK_SIZE 
 
 type What = 'array' | 'map' | 'string' | 'bytes' | 'map key' | 'union';
 
-/** The state of one walk; one instance per compiled schema, reset per event (no allocation). */
+/** The state of one walk: one instance per compiled schema (decoding is synchronous), reset per event, so no allocation per event. */
 class Walk {
   pos = 0;
   end = 0;
@@ -255,9 +255,7 @@ function hasBlocks(type: avro.Type, seen: Set<avro.Type> = new Set()): boolean {
 }
 
 function stringStep(what: 'string' | 'bytes'): Step {
-  return (buf, walk) => {
-    return walk.length(readLong(buf, walk), what);
-  };
+  return (buf, walk) => walk.length(readLong(buf, walk), what);
 }
 
 /** After a block's items: the block size it declared must be what they took (see the file comment). */
