@@ -18,7 +18,7 @@ export const REJECTIONS = {
   },
   UNDECODABLE_AVRO: {
     stage: 'decode',
-    action: 'The bytes are not an event of the configured writer schema. Check the producer schema and framing.',
+    action: 'The bytes are not an event of the configured writer schema, or declare more than they hold or the decode limits allow (DECODE_MAX_ITEMS, DECODE_MAX_BYTES; docs/dead-letter.md). Check the producer schema and framing.',
   },
   MISSING_FIELD: {
     stage: 'check',

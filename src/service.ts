@@ -16,7 +16,7 @@ import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline
 import type { SourceMessage } from './records';
 import { assertPositiveClassFits, assertPredictionSchemaFits, checkEventFields, readSchemaJson, scoreClassCount } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
-import { createDecoder, loadSchema } from './stages/decode';
+import { type EventDecoder, createDecoder, loadSchema } from './stages/decode';
 import type { Logger } from './telemetry/logger';
 import type { ServiceObserver } from './telemetry/observer';
 import { spansExported } from './telemetry/span-export';
@@ -34,12 +34,21 @@ export interface RunningService {
 
 export const SERVICE_VERSION = '0.1.0';
 
+/**
+ * The input decoder with its per-event bounds: DECODE_MAX_ITEMS / DECODE_MAX_BYTES, or by default
+ * the largest record the input topics accept (Kafka's default until the broker has been asked).
+ */
+export function inputDecoder(config: Config, inputMaxMessageBytes?: number): EventDecoder {
+  const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
+  const writer = config.inputWriterSchema ? loadSchema(config.inputWriterSchema, 'INPUT_WRITER_SCHEMA') : undefined;
+  return createDecoder(reader, writer, { maxItems: config.decodeMaxItems, maxBytes: config.decodeMaxBytes, maxMessageBytes: inputMaxMessageBytes });
+}
+
 /** Everything that can be checked without a broker: config, schemas, model contract. */
 export async function prepare(config: Config, logger: Logger): Promise<Omit<PipelineDeps, 'tracer'>> {
   const modelSha256 = verifyModelFile(config.modelPath, config.modelSha256);
   const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion });
   const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
-  const writer = config.inputWriterSchema ? loadSchema(config.inputWriterSchema, 'INPUT_WRITER_SCHEMA') : undefined;
   const predictionType = loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA');
   assertSchemaFitsContract(reader, contract, `INPUT_SCHEMA=${config.inputSchema}`);
   const eventFields = checkEventFields(readSchemaJson(config.inputSchema, 'INPUT_SCHEMA'), config, `INPUT_SCHEMA=${config.inputSchema}`);
@@ -73,7 +82,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
     'model contract read from the ONNX graph',
   );
   return {
-    decoder: createDecoder(reader, writer),
+    decoder: inputDecoder(config),
     model,
     prediction,
     deadLetter: { consumerGroup: config.groupId, modelName: contract.name, modelVersion: contract.version },
@@ -95,13 +104,17 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   ];
   await untilBrokerAnswers(() => assertTopicsExist(kafka, [...config.inputTopics.map((topic) => ({ topic, setting: 'INPUT_TOPICS' })), ...outputTopics]), config.startupTimeoutMs, logger);
   // A dead letter bigger than its topic accepts is refused for good: they are cut to this size.
-  const limits = await topicMaxMessageBytes(kafka, [config.outputTopic, config.deadLetterTopic]);
+  // The input topics' limit bounds what one event may declare (decode bounds).
+  const limits = await topicMaxMessageBytes(kafka, [config.outputTopic, config.deadLetterTopic, ...config.inputTopics]);
   for (const { topic, maxMessageBytes, error } of limits) {
-    if (error) logger.warn({ topic, max_message_bytes: maxMessageBytes, error }, 'could not read the max.message.bytes of an output topic; assuming the broker default');
-    else logger.info({ topic, max_message_bytes: maxMessageBytes }, 'output topic record size limit');
+    if (error) logger.warn({ topic, max_message_bytes: maxMessageBytes, error }, 'could not read the max.message.bytes of a topic; assuming the broker default');
+    else logger.info({ topic, max_message_bytes: maxMessageBytes }, 'topic record size limit');
   }
+  const outputLimits = limits.filter((l) => l.topic === config.outputTopic || l.topic === config.deadLetterTopic);
+  const inputLimit = Math.max(...limits.filter((l) => config.inputTopics.includes(l.topic)).map((l) => l.maxMessageBytes));
   const deps: PipelineDeps = {
     ...prepared,
+    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : inputDecoder(config, inputLimit),
     deadLetter: { ...prepared.deadLetter, maxRecordBytes: limits.find((l) => l.topic === config.deadLetterTopic)?.maxMessageBytes },
     tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
     recordSpans: spansExported(),
@@ -112,7 +125,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     consumerGroup: config.groupId,
     transactionalIdPrefix: config.transactionalIdPrefix ?? config.groupId,
     transactionTimeoutMs: config.transactionTimeoutMs,
-    maxMessageBytes: Math.min(...limits.map((l) => l.maxMessageBytes)),
+    maxMessageBytes: Math.min(...outputLimits.map((l) => l.maxMessageBytes)),
   });
   const committedOutcome = writer.guarantee === 'exactly-once' ? 'committed' : 'commit';
   const attempts = new Map<string, number>();

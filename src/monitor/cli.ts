@@ -87,7 +87,7 @@ export async function runDriftCommand(config: Config, logger: Logger, argv: read
       readCommitted: config.processingGuarantee === 'exactly-once',
       ...(args.since !== undefined ? { since: args.since } : {}),
     },
-    { contract, decoder: createDecoder(reader, writer), predictionType: loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA') },
+    { contract, decoder: createDecoder(reader, writer, { maxItems: config.decodeMaxItems, maxBytes: config.decodeMaxBytes }), predictionType: loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA') },
     profile,
     driftOptions(config),
   );

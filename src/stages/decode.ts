@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import { type Rejection, ServiceError, reject } from '../errors';
+import { type BoundsCheck, DEFAULT_MAX_MESSAGE_BYTES, type DecodeBounds, boundsFor, compileBounds } from '../formats/avro-bounds';
 
 export type InputEvent = Readonly<Record<string, unknown>>;
 
@@ -8,6 +9,13 @@ export type InputEvent = Readonly<Record<string, unknown>>;
 export interface EventDecoder {
   readonly reader: avro.Type;
   readonly resolver: avro.Resolver | undefined;
+  /** Refuses events whose lengths and block counts could not be real, before avsc allocates for them. */
+  readonly bounds: BoundsCheck;
+}
+
+export interface DecoderOptions extends Partial<DecodeBounds> {
+  /** The input topic's max.message.bytes: bounds not given derive from it (boundsFor). Default 1 MiB. */
+  readonly maxMessageBytes?: number;
 }
 
 export function loadSchema(path: string, settingName: string): avro.Type {
@@ -24,10 +32,17 @@ export function loadSchema(path: string, settingName: string): avro.Type {
   }
 }
 
-export function createDecoder(reader: avro.Type, writer?: avro.Type): EventDecoder {
-  if (!writer) return { reader, resolver: undefined };
+export function createDecoder(reader: avro.Type, writer?: avro.Type, options: DecoderOptions = {}): EventDecoder {
+  const defaults = boundsFor(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+  const limits: DecodeBounds = { maxItems: options.maxItems ?? defaults.maxItems, maxBytes: options.maxBytes ?? defaults.maxBytes };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new ServiceError('CONFIG_INVALID', `decode bound ${name} must be a positive integer, got ${value}`);
+  }
+  // The bytes were written with the writer schema, so that is the one whose lengths and counts are checked.
+  const bounds = compileBounds(writer ?? reader, limits);
+  if (!writer) return { reader, resolver: undefined, bounds };
   try {
-    return { reader, resolver: reader.createResolver(writer) };
+    return { reader, resolver: reader.createResolver(writer), bounds };
   } catch (error) {
     throw new ServiceError('SCHEMA_INVALID', `the writer schema cannot be read with the reader schema (${(error as Error).message})`, { cause: error });
   }
@@ -43,6 +58,8 @@ export function decodeBatch(decoder: EventDecoder, values: readonly (Buffer | nu
   const count = values.length;
   const events = new Array<InputEvent | undefined>(count);
   const rejections = new Array<Rejection | undefined>(count);
+  const bounds = decoder.bounds;
+  const walkAbove = bounds.walkAbove;
   for (let i = 0; i < count; i += 1) {
     const value = values[i];
     if (!value || value.length === 0) {
@@ -50,6 +67,13 @@ export function decodeBatch(decoder: EventDecoder, values: readonly (Buffer | nu
       continue;
     }
     try {
+      if (value.length > walkAbove) {
+        const refused = bounds.check(value);
+        if (refused) {
+          rejections[i] = refused;
+          continue;
+        }
+      }
       // decode() rather than fromBuffer(): no exception on the common paths, and the offset tells truncation from trailing bytes.
       const { value: event, offset } = decoder.reader.decode(value, 0, decoder.resolver) as { value: unknown; offset: number };
       if (offset < 0) {

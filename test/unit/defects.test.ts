@@ -45,7 +45,7 @@ function decoderThrowingFor(real: EventDecoder, culprits: readonly Buffer[]): Ev
       return { value: event, offset: decoded.offset };
     },
   };
-  return { reader: reader as unknown as avro.Type, resolver: real.resolver };
+  return { reader: reader as unknown as avro.Type, resolver: real.resolver, bounds: real.bounds };
 }
 
 function sourceMessages(values: readonly { key: Buffer; value: Buffer | null; headers: Headers }[], firstOffset = 100): SourceMessage[] {
