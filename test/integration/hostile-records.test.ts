@@ -32,7 +32,17 @@ const THROW_KEY = 'hostile-internal-error';
 function podNodeOptions(): string {
   const manifest = readFileSync(join(ROOT, 'k8s/base/deployment.yaml'), 'utf8');
   const match = manifest.match(/--max-old-space-size=(\d+)/);
-  return match ? `--max-old-space-size=${match[1]}` : '';
+  assert.ok(match, 'the base Deployment sets the heap limit');
+  return `--max-old-space-size=${match[1]}`;
+}
+
+/** The scorer container's memory limit in MiB (resources.limits.memory of the base Deployment). */
+function podMemoryLimitMb(): number {
+  const manifest = readFileSync(join(ROOT, 'k8s/base/deployment.yaml'), 'utf8');
+  const limits = manifest.slice(manifest.indexOf('limits:'));
+  const match = limits.match(/memory:\s*(\d+)Mi/);
+  assert.ok(match, 'the base Deployment sets a memory limit in Mi');
+  return Number(match[1]);
 }
 
 /** A hostile or odd record, and what must become of it. */
@@ -234,7 +244,9 @@ describe('integration: hostile records never stop the stream', { concurrency: 1 
 
     const report = await settle(t, kafka, topics, total, scorer, 120_000);
     assert.ok(alive(scorer), `the scorer is alive (log tail:\n${scorer.output().slice(-4_000)})`);
-    t.diagnostic(`scorer peak RSS ${peakRssMb(scorer.child.pid)} MB (${podNodeOptions() || 'no heap limit'})`);
+    const peak = peakRssMb(scorer.child.pid);
+    t.diagnostic(`scorer peak RSS ${peak} MB (${podNodeOptions()}, pod memory limit ${podMemoryLimitMb()} MiB)`);
+    assert.ok(peak < podMemoryLimitMb(), `peak RSS ${peak} MB fits the pod's memory limit`);
     assert.equal(report.eventsIn, total);
     assert.equal(report.lost, 0, 'nothing lost');
     assert.equal(report.extraOutputs, 0, 'no record written twice (no retried batch)');
@@ -256,7 +268,7 @@ describe('integration: hostile records never stop the stream', { concurrency: 1 
       if (c.expected) assert.equal(headerText(output, H.reasonCode), c.expected, `${c.name}: reason code`);
       c.check?.(output);
       const doneAt = c.expected ? Date.parse(headerText(output, H.failedAt) ?? '') : Number((predictionType.fromBuffer(output.value as Buffer) as { scored_at: number }).scored_at);
-      lines.push(`${c.name}: ${c.expected ?? 'scored'} ${doneAt - (sentAt.get(c.key) ?? doneAt)} ms after it was sent (value ${c.value?.length ?? 0} B, dead letter ${output.value?.length ?? 0} B)`);
+      lines.push(`${c.name}: ${c.expected ?? 'scored'} ${doneAt - (sentAt.get(c.key) ?? doneAt)} ms after it was sent (input ${c.value?.length ?? 0} B, output value ${output.value?.length ?? 0} B)`);
     }
     t.diagnostic(lines.join('\n'));
   });
@@ -273,10 +285,17 @@ describe('integration: hostile records never stop the stream', { concurrency: 1 
     assert.equal(await victim.signal, 'SIGKILL', `the fail-point killed the scorer (log tail:\n${victim.output().slice(-3_000)})`);
     const successor = spawnScorer(scorerEnv(topics));
     scorers.push(successor);
-    const report = await settle(t, kafka, topics, records.length, successor, 90_000);
+    // The victim wrote every output but committed nothing: the successor is done once it committed to the end.
+    const ends = await endOffsets(kafka, topics.input);
+    const committed = await committedAtLeast(kafka, topics.group, topics.input, ends, 90_000);
+    assert.equal(committed.get(0), ends.get(0), `the successor committed past the hostile records (log tail:\n${successor.output().slice(-4_000)})`);
+    const report = await settle(t, kafka, topics, records.length, successor, 30_000);
     assert.ok(alive(successor), `the restarted scorer is alive (log tail:\n${successor.output().slice(-4_000)})`);
     assert.equal(report.lost, 0);
-    assert.ok(report.duplicated > 0, 'the restarted scorer read the killed batch (with the hostile records) again');
-    t.diagnostic(`restarted scorer peak RSS ${peakRssMb(successor.child.pid)} MB`);
+    assert.ok(report.duplicated > 0, `the restarted scorer read the killed batch (with the hostile records) again (victim log:\n${victim.output().slice(-3_000)})`);
+    assert.ok(report.extraOutputs <= records.length, 'duplicates bounded by the killed batch');
+    const peak = peakRssMb(successor.child.pid);
+    t.diagnostic(`restarted scorer peak RSS ${peak} MB`);
+    assert.ok(peak < podMemoryLimitMb(), `peak RSS ${peak} MB fits the pod's memory limit`);
   });
 });
