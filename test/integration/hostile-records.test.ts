@@ -10,7 +10,7 @@ import { readContract } from '../../src/model/contract';
 import { H } from '../../src/output/headers';
 import { loadSchema } from '../../src/stages/decode';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
-import { type TestTopics, collect, committedAtLeast, endOffsets, headerText, testKafka, topicEnv } from '../support/kafka';
+import { type TestTopics, collect, committedAtLeast, createTestTopics, endOffsets, headerText, testKafka, topicEnv } from '../support/kafka';
 import { MODEL_PATH, PREDICTION_SCHEMA, ROOT } from '../support/model';
 import { type ScorerProcess, sleep, spawnScorer } from '../support/processes';
 
@@ -127,22 +127,9 @@ function hostileCases(factory: EventFactory): Case[] {
   ];
 }
 
-async function createTopics(kafka: Kafka, name: string, partitions: number): Promise<TestTopics> {
-  const id = `${name}-${Date.now().toString(36)}`;
-  const topics = { input: `${id}.in`, output: `${id}.scored`, deadLetter: `${id}.dlq`, group: `${id}.group` };
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      // The input topic accepts bigger records than the dead-letter topic: the case that broke dead-lettering.
-      { topic: topics.input, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(2 * MiB) }] },
-      { topic: topics.output, numPartitions: partitions, replicationFactor: 1 },
-      { topic: topics.deadLetter, numPartitions: 1, replicationFactor: 1 },
-    ],
-  });
-  await admin.disconnect();
-  return topics;
+/** The input topic accepts bigger records than the dead-letter topic (1 MiB default): the case that broke dead-lettering. */
+function createTopics(kafka: Kafka, name: string, partitions: number): Promise<TestTopics> {
+  return createTestTopics(kafka, name, partitions, { input: [{ name: 'max.message.bytes', value: String(2 * MiB) }] });
 }
 
 /** Sends records one request each (a big record must be alone in its batch), returning when each was appended. */
