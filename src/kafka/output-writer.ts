@@ -1,6 +1,7 @@
 import { type Admin, CompressionTypes, type Kafka, type Message, Partitioners, type Producer, type Transaction } from 'kafkajs';
 import type { OutputRecord } from '../records';
 import { toKafkaMessage } from './convert';
+import { protocolErrorTypes } from './errors';
 
 export interface OutputBatch {
   readonly topic: string;
@@ -179,6 +180,36 @@ class AtLeastOnceWriter implements OutputWriter {
   }
 }
 
+/** First wait before asking again whether the previous transaction has completed (the Java client waits 20 ms). */
+export const CONCURRENT_BACKOFF_MS = 10;
+const CONCURRENT_BACKOFF_MAX_MS = 100;
+
+/**
+ * Adds the input offsets to a transaction that has just begun, waiting out the previous
+ * transaction of this producer.
+ *
+ * kafkajs resolves commit() when EndTxn is answered, which the coordinator does once it has
+ * logged PrepareCommit, before the commit markers are written and CompleteCommit is logged. A
+ * transaction begun meanwhile gets CONCURRENT_TRANSACTIONS on its first AddPartitionsToTxn or
+ * AddOffsetsToTxn. Inside sendBatch kafkajs retries that with the producer's retry policy (first
+ * wait about 200 ms) and logs it at error level each time; AddOffsetsToTxn it does not retry at
+ * all. So every transaction begins here, retried after 10 ms, 20 ms… (the markers take a few
+ * ms): once this succeeds the transaction is ongoing, and the sends after it cannot collide.
+ * Gives up (the batch is retried as a broker error) after `maxWaitMs`.
+ */
+export async function addOffsets(transaction: Pick<Transaction, 'sendOffsets'>, offsets: Parameters<Transaction['sendOffsets']>[0], maxWaitMs = 30_000): Promise<void> {
+  const started = Date.now();
+  for (let backoff = CONCURRENT_BACKOFF_MS; ; backoff = Math.min(backoff * 2, CONCURRENT_BACKOFF_MAX_MS)) {
+    try {
+      await transaction.sendOffsets(offsets);
+      return;
+    } catch (error) {
+      if (!protocolErrorTypes(error).includes('CONCURRENT_TRANSACTIONS') || Date.now() - started + backoff > maxWaitMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+    }
+  }
+}
+
 /**
  * One transactional producer per input partition (kafkajs has no KIP-447): its transactional id
  * names the partition, so whoever processes the partition next fences whoever did before, and a
@@ -226,11 +257,13 @@ class ExactlyOnceWriter implements OutputWriter {
     if (!producer) throw new Error(`no producer claimed ${position.topic}[${position.partition}]`);
     const transaction: Transaction = await producer.transaction();
     try {
-      for (const topicMessages of produceRequests(batches, maxRequestBytes(this.options.maxMessageBytes))) await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
-      await transaction.sendOffsets({
+      // Offsets first: see addOffsets. Order within a transaction does not matter to readers,
+      // everything becomes visible (or is discarded) at once.
+      await addOffsets(transaction, {
         consumerGroupId: this.options.consumerGroup,
         topics: [{ topic: position.topic, partitions: [{ partition: position.partition, offset: position.nextOffset }] }],
       });
+      for (const topicMessages of produceRequests(batches, maxRequestBytes(this.options.maxMessageBytes))) await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       beforeCommit?.();
       await transaction.commit();
     } catch (error) {
