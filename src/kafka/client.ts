@@ -9,12 +9,34 @@ export interface ClientOptions {
   readonly security?: KafkaSecuritySettings;
 }
 
-const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+type Level = 'error' | 'warn' | 'info' | 'debug';
+
+const LEVEL: Record<number, Level> = {
   [logLevel.ERROR]: 'error',
   [logLevel.WARN]: 'warn',
   [logLevel.INFO]: 'info',
   [logLevel.DEBUG]: 'debug',
 };
+
+/**
+ * kafkajs' text for CONCURRENT_TRANSACTIONS (protocol error 51): the transaction coordinator is
+ * still completing this transactional id's previous transaction (writing its markers, or aborting
+ * a predecessor's on InitProducerId). The client is expected to ask again, and every path that
+ * can get it asks again: InitProducerId (kafkajs), AddOffsetsToTxn (output-writer.ts addOffsets),
+ * AddPartitionsToTxn (kafkajs' sendBatch retrier; rare once addOffsets has waited).
+ */
+const CONCURRENT_TRANSACTIONS = 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
+
+/**
+ * An expected wait, not a fault: the response line is debug; kafkajs' retry of a send is info,
+ * because that path still costs its 200 ms first backoff and should stay countable. If the wait
+ * never ends, the error reaches the batch and the service logs it there.
+ */
+function concurrentTransactionsLevel(namespace: string, message: string, error: unknown): Level | undefined {
+  if (namespace === 'Connection' && error === CONCURRENT_TRANSACTIONS) return 'debug';
+  if (namespace === 'Producer' && message.endsWith(CONCURRENT_TRANSACTIONS)) return 'info';
+  return undefined;
+}
 
 function isRecoverable(namespace: string, message: string): boolean {
   if (namespace === 'Connection') return true;
@@ -45,7 +67,10 @@ export function createKafka(options: ClientOptions, logger: Logger): Kafka {
         // Likewise a consumer "crash" it restarts from (coordinator still loading on a fresh broker,
         // a broker away): the consumer recovers by itself, and a crash it does not restart from
         // stops the service, which says so at error level (src/kafka/consumer.ts, src/main.ts).
-        const effective = level === logLevel.ERROR && isRecoverable(namespace, String(message)) ? 'warn' : (LEVEL[level] ?? 'info');
+        const text = String(message);
+        const effective =
+          concurrentTransactionsLevel(namespace, text, extra.error) ??
+          (level === logLevel.ERROR && isRecoverable(namespace, text) ? 'warn' : (LEVEL[level] ?? 'info'));
         kafkaLogger[effective]({ namespace, ...extra }, message);
       },
   });

@@ -39,4 +39,22 @@ describe('kafkajs log levels', () => {
       ],
     );
   });
+
+  it('CONCURRENT_TRANSACTIONS (an expected wait for the previous transaction) is never a warning or an error', () => {
+    const concurrent = 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
+    const { lines, kafka } = capture();
+    kafka.logger().namespace('Connection').error('Response AddOffsetsToTxn(key: 25, version: 1)', { error: concurrent });
+    kafka.logger().namespace('Connection').error('Response InitProducerId(key: 22, version: 1)', { error: concurrent });
+    kafka.logger().namespace('Producer').error(`Failed to send messages: ${concurrent}`, { retryCount: 0, retryTime: 200 });
+    kafka.logger().namespace('Producer').error('Failed to send messages: The coordinator is not available', { retryCount: 0, retryTime: 200 });
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.namespace]),
+      [
+        ['debug', 'Connection'],
+        ['debug', 'Connection'],
+        ['info', 'Producer'],
+        ['error', 'Producer'],
+      ],
+    );
+  });
 });
