@@ -239,6 +239,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         onCommitFailed: (error, offsets) => {
           logger.warn({ offsets, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
         },
+        ...(config.failpointStopOnHeartbeat !== undefined ? { onHeartbeat: stopOnHeartbeat(config.failpointStopOnHeartbeat) } : {}),
         ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info), onProgress: (info: Parameters<ServiceObserver['progressed']>[0]) => observer.progressed(info) } : {}),
       },
     );
@@ -301,6 +302,21 @@ async function isolate(deps: PipelineDeps, messages: readonly SourceMessage[], d
       : 'processing threw for the batch but for none of its records alone; the batch is scored in parts',
   );
   return isolated.processed;
+}
+
+/**
+ * testing (FAILPOINT_STOP_ON_HEARTBEAT): the process freezes itself as the Nth accepted heartbeat
+ * arrives, before kafkajs notes the time of that answer. Resumed after the session timeout, it
+ * believes for another heartbeat interval that it is still a member: the window issue 17 is about.
+ */
+function stopOnHeartbeat(n: number): () => void {
+  let heartbeats = 0;
+  return () => {
+    heartbeats += 1;
+    if (heartbeats !== n) return;
+    writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGSTOP on a heartbeat answer', heartbeat: n })}\n`);
+    process.kill(process.pid, 'SIGSTOP');
+  };
 }
 
 /** Where an exception was thrown, without its message (which the log has, capped, already). */

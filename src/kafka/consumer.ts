@@ -45,6 +45,8 @@ export interface ConsumerHooks {
   onProgress?(info: { topic: string; partition: number; highWatermark: string; nextOffset: string }): void;
   /** A commit failed after kafkajs' retries: its records will be read and written again. */
   onCommitFailed?(error: Error, offsets: readonly PartitionOffset[]): void;
+  /** The coordinator accepted a heartbeat. */
+  onHeartbeat?(): void;
 }
 
 export interface BatchConsumer {
@@ -79,6 +81,7 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     const assignment = new Map(Object.entries(event.payload.memberAssignment));
     hooks.onJoin?.(assignment);
   });
+  consumer.on(consumer.events.HEARTBEAT, () => hooks.onHeartbeat?.());
   // A batch of nothing but transaction markers or aborted records never reaches eachBatch:
   // kafkajs moves past it itself. Without this, a partition whose log ends in a marker would
   // look one record behind forever.
