@@ -152,6 +152,12 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         processed = await isolate(deps, messages, defect, logger);
       }
       await context.heartbeat();
+      // Scoring takes time, and the process may have been frozen: if the group has given the
+      // partition to another member meanwhile, writing now would only make duplicates.
+      if (!(await context.owned())) {
+        processed.finish(new Error('partition lost before its outputs were written'));
+        return 'retry';
+      }
       const last = messages[messages.length - 1] as SourceMessage;
       await writer.write(
         { topic, partition, nextOffset: (BigInt(last.offset) + 1n).toString() },
@@ -228,6 +234,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         maxWaitMs: config.maxWaitMs,
         sessionTimeoutMs: config.sessionTimeoutMs,
         readCommitted: true,
+        confirmMembershipByCommit: writer.guarantee === 'at-least-once',
       },
       handle,
       {
@@ -238,6 +245,13 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         },
         onCommitFailed: (error, offsets) => {
           logger.warn({ offsets, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
+        },
+        onMembershipLost: ({ reason, error, partitions, uncommittedEvents }) => {
+          logger.warn(
+            { group: config.groupId, reason, error: error.message, partitions: Object.fromEntries(partitions), uncommitted_events: uncommittedEvents },
+            'the consumer lost its group membership: it stops writing these partitions, drops the batches fetched for them and joins the group again; their next owner reads the uncommitted events again',
+          );
+          observer?.membershipLost(reason);
         },
         ...(config.failpointStopOnHeartbeat !== undefined ? { onHeartbeat: stopOnHeartbeat(config.failpointStopOnHeartbeat) } : {}),
         ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info), onProgress: (info: Parameters<ServiceObserver['progressed']>[0]) => observer.progressed(info) } : {}),
