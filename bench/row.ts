@@ -151,6 +151,7 @@ async function runScorer(): Promise<() => Promise<void>> {
     },
     progressed: (info) => inner.progressed(info),
     retried: (topic, partition, failure) => inner.retried(topic, partition, failure),
+    membershipLost: (reason) => inner.membershipLost(reason),
   });
   return async () => {
     monitoring.stopping();

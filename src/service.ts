@@ -152,6 +152,12 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         processed = await isolate(deps, messages, defect, logger);
       }
       await context.heartbeat();
+      // Scoring takes time, and the process may have been frozen: if the group has given the
+      // partition to another member meanwhile, writing now would only make duplicates.
+      if (!(await context.owned())) {
+        processed.finish(new Error('partition lost before its outputs were written'));
+        return 'retry';
+      }
       const last = messages[messages.length - 1] as SourceMessage;
       await writer.write(
         { topic, partition, nextOffset: (BigInt(last.offset) + 1n).toString() },
@@ -228,6 +234,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         maxWaitMs: config.maxWaitMs,
         sessionTimeoutMs: config.sessionTimeoutMs,
         readCommitted: true,
+        confirmMembershipByCommit: writer.guarantee === 'at-least-once',
       },
       handle,
       {
@@ -239,6 +246,14 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         onCommitFailed: (error, offsets) => {
           logger.warn({ offsets, error: error.message }, 'offset commit failed; records after the last committed offset will be read and written again');
         },
+        onMembershipLost: ({ reason, error, partitions, uncommittedEvents }) => {
+          logger.warn(
+            { group: config.groupId, reason, error: error.message, partitions: Object.fromEntries(partitions), uncommitted_events: uncommittedEvents },
+            'the consumer lost its group membership: it stops writing these partitions, drops the batches fetched for them and joins the group again; their next owner reads the uncommitted events again',
+          );
+          observer?.membershipLost(reason);
+        },
+        ...(config.failpointStopOnHeartbeat !== undefined ? { onHeartbeat: stopOnHeartbeat(config.failpointStopOnHeartbeat) } : {}),
         ...(observer ? { onBatch: (info: Parameters<ServiceObserver['fetched']>[0]) => observer.fetched(info), onProgress: (info: Parameters<ServiceObserver['progressed']>[0]) => observer.progressed(info) } : {}),
       },
     );
@@ -301,6 +316,21 @@ async function isolate(deps: PipelineDeps, messages: readonly SourceMessage[], d
       : 'processing threw for the batch but for none of its records alone; the batch is scored in parts',
   );
   return isolated.processed;
+}
+
+/**
+ * testing (FAILPOINT_STOP_ON_HEARTBEAT): the process freezes itself as the Nth accepted heartbeat
+ * arrives, before kafkajs notes the time of that answer. Resumed after the session timeout, it
+ * believes for another heartbeat interval that it is still a member: the window issue 17 is about.
+ */
+function stopOnHeartbeat(n: number): () => void {
+  let heartbeats = 0;
+  return () => {
+    heartbeats += 1;
+    if (heartbeats !== n) return;
+    writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGSTOP on a heartbeat answer', heartbeat: n })}\n`);
+    process.kill(process.pid, 'SIGSTOP');
+  };
 }
 
 /** Where an exception was thrown, without its message (which the log has, capped, already). */

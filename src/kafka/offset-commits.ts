@@ -65,6 +65,15 @@ export class OffsetCommits {
     this.outstanding.add(request);
   }
 
+  /**
+   * Forgets the offsets not sent yet (the membership is lost: they would be refused). Their
+   * events stay counted as uncommitted only until then: the next owner reads them again.
+   */
+  discardWaiting(): void {
+    this.waiting.clear();
+    this.waitingEvents = 0;
+  }
+
   /** Events whose outputs are acknowledged but whose commit is not answered yet. */
   uncommittedEvents(): number {
     return this.waitingEvents + this.outstandingEvents;

@@ -5,6 +5,7 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Rejection } from '../errors';
 import type { KafkaFailure } from '../kafka/errors';
+import { LOST_MEMBERSHIP, type LostMembershipReason } from '../kafka/membership';
 import type { DriftMonitor } from '../monitor/drift';
 import type { SourceMessage } from '../records';
 import { FastHistogram, FastHistogramProducer } from './fast-histogram';
@@ -29,6 +30,7 @@ export const METRIC = {
   consumerLag: 'stream_scorer_consumer_lag',
   partitionStalled: 'stream_scorer_partition_stalled',
   batchRetries: 'stream_scorer_batch_retries',
+  membershipsLost: 'stream_scorer_group_memberships_lost',
   modelInfo: 'stream_scorer_model_info',
   predictionScore: 'stream_scorer_prediction_score',
   ready: 'stream_scorer_ready',
@@ -78,6 +80,7 @@ export class ServiceMetrics {
   private readonly deadLetters: Counter;
   private readonly batches: Counter;
   private readonly retries: Counter;
+  private readonly membershipsLost: Counter;
   private readonly stages: Histogram;
   private readonly batchSizes: Histogram;
   private readonly latency = new FastHistogram(
@@ -110,6 +113,7 @@ export class ServiceMetrics {
     this.deadLetters = meter.createCounter(METRIC.deadLetters, { description: 'Dead letters published and acknowledged, by reason code.' });
     this.batches = meter.createCounter(METRIC.batches, { description: 'Kafka batches written and acknowledged.' });
     this.retries = meter.createCounter(METRIC.batchRetries, { description: 'Batches not written (broker or network error, fenced producer) and fetched again to be retried, by input partition and failure class.' });
+    this.membershipsLost = meter.createCounter(METRIC.membershipsLost, { description: 'Times the group coordinator said this consumer was no longer a member (or the group had moved on); it stopped writing its partitions and rejoined. By coordinator error.' });
     this.stages = meter.createHistogram(METRIC.stageDuration, {
       description: 'Time per batch in each stage; publish is from the end of the pipeline to the broker acknowledging every output.',
       unit: 's',
@@ -198,6 +202,10 @@ export class ServiceMetrics {
   recordRetry(topic: string, partition: number, failure: KafkaFailure): void {
     // The label stays bounded even if a caller passes something outside the union.
     this.retries.add(1, { topic, partition: String(partition), failure: FAILURES.has(failure) ? failure : 'other' });
+  }
+
+  recordMembershipLost(reason: LostMembershipReason): void {
+    this.membershipsLost.add(1, { reason: (LOST_MEMBERSHIP as readonly string[]).includes(reason) ? reason : 'other' });
   }
 
   /** One batch whose outputs the broker acknowledged at `ackedAt` (epoch ms). */

@@ -161,6 +161,9 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
         if (monitor) for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
       });
     },
+    membershipLost(reason) {
+      safely('a lost membership', () => metrics.recordMembershipLost(reason));
+    },
     retried(topic, partition, failure) {
       safely('a retry', () => {
         metrics.recordRetry(topic, partition, failure);

@@ -1,4 +1,5 @@
 import type { KafkaFailure } from '../kafka/errors';
+import type { LostMembershipReason } from '../kafka/membership';
 import type { ProcessedBatch } from '../pipeline';
 import type { SourceMessage } from '../records';
 
@@ -19,4 +20,6 @@ export interface ServiceObserver {
   written(messages: readonly SourceMessage[], processed: ProcessedBatch): void;
   /** A batch of the partition was not written and will be fetched and tried again. */
   retried(topic: string, partition: number, failure: KafkaFailure): void;
+  /** The coordinator said this consumer lost its group membership; it stopped writing its partitions and rejoins. */
+  membershipLost(reason: LostMembershipReason): void;
 }

@@ -80,6 +80,8 @@ before(async () => {
     progress.fetched('in', 3, '42', '30');
   }
   metrics.recordRetry('in', 3, 'no-such-class' as never);
+  metrics.recordMembershipLost('UNKNOWN_MEMBER_ID');
+  metrics.recordMembershipLost('no-such-reason' as never);
   metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, ACKED_AT);
   for (const chunk of processed.observation.chunks) drift.observeChunk(chunk, messages);
   drift.finish();
@@ -133,6 +135,8 @@ describe('metrics: what one batch records', () => {
     assert.equal(values.get('stream_scorer_partition_stalled{topic="in",partition="3"}'), 0, 'not stalled before the timeout');
     assert.equal(values.get('stream_scorer_batch_retries_total{topic="in",partition="3",failure="transient"}'), 2);
     assert.equal(values.get('stream_scorer_batch_retries_total{topic="in",partition="3",failure="other"}'), 1, 'an unknown failure class does not become a label value');
+    assert.equal(values.get('stream_scorer_group_memberships_lost_total{reason="UNKNOWN_MEMBER_ID"}'), 1);
+    assert.equal(values.get('stream_scorer_group_memberships_lost_total{reason="other"}'), 1, 'an unknown reason does not become a label value');
     assert.equal(values.get('stream_scorer_model_info{model_name="card-fraud",model_version="1.0.0"}'), 1);
     assert.ok(values.has('stream_scorer_drift_psi{column="amount"}'));
     assert.ok(values.has('stream_scorer_drift_active{column="channel",measure="unknown_rate"}'));
