@@ -49,11 +49,14 @@ function boundPerFault(perFetch: number): number {
 }
 
 /**
- * Issue 17: a scorer paused past the session timeout comes back still writing the batch in
- * hand for partitions the group has moved: at-least-once has no fencing, so those writes
- * duplicate the new owner's. Flip to true when the fencing fix is merged.
+ * Issue 17: a scorer paused past the session timeout may come back still writing the batch in
+ * hand for partitions the group has moved (at-least-once has no fencing), duplicating the new
+ * owner's writes. With this test's small fetches that stayed far inside the bound on current
+ * code (worst 11 extra outputs in 21 pauses, 9 of them past the session timeout), so the bound
+ * is enforced. If it fails with thousands of extra outputs after a long pause, that is the
+ * fencing bug: set this to the reason to mark only that assertion todo until the fix is merged.
  */
-const STOP_FENCING_FIXED = false;
+const STOP_BOUND_TODO: string | undefined = undefined; // e.g. 'issue 17: resumed scorer writes lost partitions; enable with the fencing fix'
 
 function scorerEnv(topics: TestTopics, mode: Mode): Record<string, string> {
   return {
@@ -136,7 +139,7 @@ for (const mode of MODES) {
         const k = extraBy(damage, ['kill', 'term']);
         assert.ok(k.worst <= bound, `worst fault caused ${k.worst} extra outputs, bound ${bound}`);
       });
-      await t.test(`SIGSTOP/SIGCONT: duplicates per fault within ${bound}`, STOP_FENCING_FIXED ? {} : { todo: 'issue 17: a paused scorer resumed after losing its partitions keeps writing them (no fencing in at-least-once); enable with the fencing fix' }, () => {
+      await t.test(`SIGSTOP/SIGCONT: duplicates per fault within ${bound}`, STOP_BOUND_TODO === undefined ? {} : { todo: STOP_BOUND_TODO }, () => {
         const k = extraBy(damage, ['stop']);
         assert.ok(k.worst <= bound, `worst pause caused ${k.worst} extra outputs, bound ${bound}`);
       });
