@@ -40,6 +40,9 @@ function concurrentTransactionsLevel(namespace: string, message: string, error: 
 
 function isRecoverable(namespace: string, message: string): boolean {
   if (namespace === 'Connection') return true;
+  // The rejoin after a lost membership (a paused member, or one the fencing in consumer.ts made
+  // rejoin): the consumer logs the loss itself at warn, with the partitions it stopped writing.
+  if (namespace === 'Runner') return message.startsWith('The coordinator is not aware of this member');
   return namespace === 'Consumer' && (message.startsWith('Crash: ') || message.startsWith('Restarting the consumer'));
 }
 

@@ -25,6 +25,20 @@ describe('kafkajs log levels', () => {
     );
   });
 
+  it('the rejoin after a lost membership is a warning; other runner errors stay errors', () => {
+    const { lines, kafka } = capture();
+    const runnerLog = kafka.logger().namespace('Runner');
+    runnerLog.error('The coordinator is not aware of this member, re-joining the group', { groupId: 'g', memberId: 'm' });
+    runnerLog.error('Something else went wrong', { groupId: 'g' });
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.namespace]),
+      [
+        ['warn', 'Runner'],
+        ['error', 'Runner'],
+      ],
+    );
+  });
+
   it('error responses seen by the connection layer are warnings; other errors stay errors', () => {
     const { lines, kafka } = capture();
     kafka.logger().namespace('Connection').error('Response Produce(key: 0, version: 7)', { error: 'Not authorized' });
