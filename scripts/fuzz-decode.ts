@@ -5,33 +5,13 @@
  * FUZZ_SEED (default: the time, printed so a failure can be replayed).
  *   node --import tsx scripts/fuzz-decode.ts
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import avro from 'avsc';
-import { loadSchema } from '../src/stages/decode';
-import { type FuzzTarget, describeFigures, fuzzInWorker } from '../test/support/decode-fuzz';
+import { describeFigures, fuzzInWorker, fuzzTargets } from '../test/support/decode-fuzz';
 
-const ROOT = join(__dirname, '..');
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1_000_000);
 
 async function main(): Promise<void> {
-  const fixture = avro.Type.forSchema(JSON.parse(readFileSync(join(ROOT, 'test/fixtures/bounds-event.avsc'), 'utf8')) as avro.Schema);
-  const reader = avro.Type.forSchema({
-    type: 'record',
-    name: 'Order',
-    namespace: 'io.streamscorer.test',
-    fields: [
-      { name: 'id', type: 'string' },
-      { name: 'tags', type: { type: 'array', items: 'string' } },
-      { name: 'created', type: 'long' },
-    ],
-  } as avro.Schema);
-  const targets: [FuzzTarget, number][] = [
-    [{ name: 'payment-event.avsc', writer: loadSchema(join(ROOT, 'schemas/payment-event.avsc'), 'INPUT_SCHEMA') }, RUNS],
-    [{ name: 'bounds-event.avsc', writer: fixture }, RUNS],
-    [{ name: 'bounds-event.avsc read with fewer fields', writer: fixture, reader }, Math.ceil(RUNS / 5)],
-  ];
+  const targets = fuzzTargets().map(({ target, share }) => [target, Math.ceil(RUNS * share)] as const);
   process.stdout.write(`decode fuzzing: FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS}\n`);
   let failed = false;
   for (const [i, [target, runs]] of targets.entries()) {

@@ -5,6 +5,7 @@ import { loadSchema } from '../../src/stages/decode';
 import { type TestTopics, committedAtLeast, committedOffsets, createTestTopics, produce, testKafka, topicEnv } from '../support/kafka';
 import { INPUT_SCHEMA, referenceCases } from '../support/model';
 import { type ScorerProcess, sleep, spawnScorer } from '../support/processes';
+import { samples } from '../support/prometheus';
 
 const STALL_TIMEOUT_MS = 3_000;
 
@@ -12,17 +13,6 @@ interface ReadyBody {
   status: string;
   partitions_stalled: string[];
   stalled?: { topic: string; partition: number; offset: string; lag: number; since: string; stalled_for_ms: number; retries: number }[];
-}
-
-/** Sample name → value from the Prometheus text exposition. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const cut = line.lastIndexOf(' ');
-    out.set(line.slice(0, cut), Number(line.slice(cut + 1)));
-  }
-  return out;
 }
 
 const HOUR_MS = 3_600_000;

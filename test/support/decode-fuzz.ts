@@ -12,11 +12,12 @@
  * current case has not finished within `stallMs`, reporting that case's bytes.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import avro from 'avsc';
 import fc from 'fast-check';
-import { createDecoder, decodeBatch } from '../../src/stages/decode';
+import { createDecoder, decodeBatch, loadSchema } from '../../src/stages/decode';
 import { avroArbitrary } from './avro-arbitrary';
 import { avroLong } from './avro-bytes';
 
@@ -26,6 +27,33 @@ export interface FuzzTarget {
   readonly writer: avro.Type;
   /** The schema they are read into, when it differs (the resolver path: avsc skips the fields it drops). */
   readonly reader?: avro.Type;
+}
+
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * What the unit test and scripts/fuzz-decode.ts fuzz, with the share of the runs each gets: the
+ * project's input schema, the array/map test schema, and that schema through a resolver (a reader
+ * that keeps only some fields, so avsc skips the others, by block size where one is given). The
+ * resolver path shares the fixture's bytes: a fifth of the runs covers it.
+ */
+export function fuzzTargets(): { readonly target: FuzzTarget; readonly share: number }[] {
+  const fixture = avro.Type.forSchema(JSON.parse(readFileSync(join(ROOT, 'test/fixtures/bounds-event.avsc'), 'utf8')) as avro.Schema);
+  const fixtureReader = avro.Type.forSchema({
+    type: 'record',
+    name: 'Order',
+    namespace: 'io.streamscorer.test',
+    fields: [
+      { name: 'id', type: 'string' },
+      { name: 'tags', type: { type: 'array', items: 'string' } },
+      { name: 'created', type: 'long' },
+    ],
+  } as avro.Schema);
+  return [
+    { target: { name: 'payment-event.avsc', writer: loadSchema(join(ROOT, 'schemas/payment-event.avsc'), 'INPUT_SCHEMA') }, share: 1 },
+    { target: { name: 'bounds-event.avsc', writer: fixture }, share: 1 },
+    { target: { name: 'bounds-event.avsc read with fewer fields', writer: fixture, reader: fixtureReader }, share: 0.2 },
+  ];
 }
 
 export interface FuzzOptions {

@@ -18,17 +18,7 @@ import { OTHER, UnknownValueCounts } from '../../src/telemetry/unknown-values';
 import { mixedCases } from '../support/mixed';
 import { ROOT, referenceCases, testConfig } from '../support/model';
 import { PROFILE_PATH } from '../support/profile-events';
-
-/** Sample name → value, from the Prometheus text exposition (labels sorted as written). */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const cut = line.lastIndexOf(' ');
-    out.set(line.slice(0, cut), Number(line.slice(cut + 1)));
-  }
-  return out;
-}
+import { samples } from '../support/prometheus';
 
 function sampleNames(text: string): Set<string> {
   return new Set([...samples(text).keys()].map((s) => s.replace(/\{.*$/, '')));
