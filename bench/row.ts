@@ -208,7 +208,7 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
     perMessage = async (m, topic, partition) => {
       const source = { topic, partition, offset: m.offset, key: m.key, value: m.value, headers: (m.headers ?? {}) as Record<string, Buffer>, timestamp: m.timestamp };
       const decoded = decodeBatch(deps.decoder, [m.value]);
-      const checked = checkBatch(deps.model.contract, decoded.events, decoded.rejections);
+      const checked = checkBatch(deps.model.contract.features, decoded.events, decoded.rejections);
       let record;
       let to = config.outputTopic;
       const rejection = checked.rejections[0];

@@ -120,6 +120,8 @@ export type ServiceErrorCode =
   | 'CONFIG_INVALID'
   | 'SCHEMA_INVALID'
   | 'MODEL_INVALID'
+  /** The model manifest cannot be read or breaks its schema (schemas/model-manifest.schema.json). */
+  | 'MANIFEST_INVALID'
   | 'CONTRACT_MISMATCH'
   | 'OUTPUT_UNWRITABLE'
   | 'BROKER_UNAVAILABLE'

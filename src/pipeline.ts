@@ -69,7 +69,7 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     const t1 = now();
     spans.stage('decode', t0, t1, from, from + chunk.length);
 
-    const checked = checkBatch(deps.model.contract, decoded.events, decoded.rejections);
+    const checked = checkBatch(deps.model.contract.features, decoded.events, decoded.rejections);
     const t2 = now();
     spans.stage('check', t1, t2, from, from + chunk.length);
 
@@ -80,7 +80,7 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     spans.batchStage('score batch', t2, t3, absolute);
     if (spans.recording) for (let r = 0; r < absolute.length; r += 1) spans.stage('score', t2, t3, absolute[r] as number, (absolute[r] as number) + 1);
 
-    const encoded = encodePredictions(deps.prediction, rows, decoded.events, chunk, scored, t3);
+    const encoded = encodePredictions(deps.prediction, rows, decoded.events, chunk, scored, t3, checked.features.flags);
     const t4 = now();
     stageSeconds.decode += (t1 - t0) / 1000;
     stageSeconds.check += (t2 - t1) / 1000;
@@ -92,8 +92,7 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
       rejections: checked.rejections,
       rows,
       features: checked.features,
-      probabilities: scored.probabilities,
-      classCount: scored.classCount,
+      scores: scored.scores,
       rowRejections: encoded.rejections,
     });
 

@@ -14,7 +14,7 @@ import { verifyModelFile } from './model/integrity';
 import { loadModel } from './model/session';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
 import type { SourceMessage } from './records';
-import { assertPositiveClassFits, assertPredictionSchemaFits, checkEventFields, readSchemaJson, scoreClassCount } from './stages/check/prediction-fit';
+import { assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
 import { type EventDecoder, createDecoder, loadSchema } from './stages/decode';
 import type { Logger } from './telemetry/logger';
@@ -47,37 +47,41 @@ export function inputDecoder(config: Config, inputMaxMessageBytes?: number): Eve
 /** Everything that can be checked without a broker: config, schemas, model contract. */
 export async function prepare(config: Config, logger: Logger): Promise<Omit<PipelineDeps, 'tracer'>> {
   const modelSha256 = verifyModelFile(config.modelPath, config.modelSha256);
-  const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion });
+  const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion, manifestPath: config.modelManifest });
   const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
   const predictionType = loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA');
-  assertSchemaFitsContract(reader, contract, `INPUT_SCHEMA=${config.inputSchema}`);
+  assertSchemaFitsContract(reader, contract.features, `INPUT_SCHEMA=${config.inputSchema}`);
   const eventFields = checkEventFields(readSchemaJson(config.inputSchema, 'INPUT_SCHEMA'), config, `INPUT_SCHEMA=${config.inputSchema}`);
-  const model = await loadModel(config.modelPath, contract, {
+  const model = await loadModel(contract, {
     intraOpThreads: config.intraOpThreads,
     scoreOutput: config.scoreOutput,
     labelOutput: config.labelOutput,
     positiveClassIndex: config.positiveClassIndex,
+    warn: (message) => logger.warn({ model: contract.name }, message),
   });
-  const classCount = scoreClassCount(model);
-  if (classCount !== undefined) assertPositiveClassFits(config.positiveClassIndex, classCount, config.scoreOutput);
   const prediction = {
     type: predictionType,
     modelName: contract.name,
     modelVersion: contract.version,
     eventIdField: config.eventIdField,
     eventTimeField: config.eventTimeField,
-    positiveClassIndex: config.positiveClassIndex,
+    classes: model.output.kind === 'regressor' ? [] : model.output.classes,
   };
-  assertPredictionSchemaFits(prediction, eventFields, { classCount, topics: config.inputTopics }, `PREDICTION_SCHEMA=${config.predictionSchema}`);
+  assertPredictionSchemaFits(prediction, eventFields, { topics: config.inputTopics }, `PREDICTION_SCHEMA=${config.predictionSchema}`);
   const unchecked = contract.inputs.filter((i) => i.kind === 'categorical' && !i.categories).map((i) => i.name);
-  if (unchecked.length > 0) logger.warn({ columns: unchecked }, 'the model graph lists no categories for these columns; unknown values cannot be detected');
+  if (unchecked.length > 0) logger.warn({ columns: unchecked }, 'neither the model graph nor the manifest lists the categories of these columns; unknown values cannot be detected');
+  if (contract.versionFrom === 'file hash') {
+    logger.warn({ model: contract.name, model_version: contract.version }, 'the model has no version (manifest version, MODEL_VERSION or ONNX metadata model_version): predictions carry the hash of the file instead');
+  }
   logger.info(
     {
       model: contract.name,
       model_version: contract.version,
       model_sha256: modelSha256,
       model_sha256_pinned: config.modelSha256 !== undefined,
+      manifest: contract.manifestPath,
       inputs: contract.inputs.map((i) => ({ name: i.name, kind: i.kind, categories: i.categories?.size })),
+      output: { kind: model.output.kind, scores: model.output.scores, classes: model.output.classes, positive_class: model.output.classes[model.output.positive] },
     },
     'model contract read from the ONNX graph',
   );

@@ -41,8 +41,6 @@ export interface DriftOptions {
   readonly unknownValuesTracked?: number;
   /** Input field with the event time (epoch ms); the Kafka timestamp is used when it is missing. */
   readonly eventTimeField: string;
-  /** Which column of the model's probabilities is the score. */
-  readonly positiveClassIndex: number;
 }
 
 export interface DriftEvent {
@@ -291,7 +289,7 @@ export class DriftMonitor {
 
   private countRows(acc: WindowAcc, chunk: ChunkObservation, from: number, to: number, scores: boolean): void {
     acc.rows += to - from;
-    const { features, probabilities, classCount, rowRejections } = chunk;
+    const { features, scores: scored, rowRejections } = chunk;
     for (const { slot, name, edges32 } of this.numeric) {
       const column = features.numeric.get(name);
       if (!column) continue;
@@ -311,12 +309,11 @@ export class DriftMonitor {
       }
     }
     const prediction = this.profile.prediction;
-    if (!scores || !prediction || classCount === 0) return;
-    const positive = this.options.positiveClassIndex;
+    if (!scores || !prediction) return;
     const bins = acc.predictionCounts as Float64Array;
     for (let r = from; r < to; r += 1) {
       if (rowRejections[r]) continue;
-      const score = probabilities[r * classCount + positive] as number;
+      const score = scored[r] as number;
       if (!Number.isFinite(score)) continue;
       const bin = predictionBin(prediction.edges, score);
       bins[bin] = (bins[bin] as number) + 1;

@@ -45,9 +45,9 @@ export async function driftFromTopics(
         model.decoder,
         messages.map((m) => m.value),
       );
-      const checked = checkBatch(model.contract, decoded.events, decoded.rejections);
+      const checked = checkBatch(model.contract.features, decoded.events, decoded.rejections);
       monitor.observeChunk(
-        { from: 0, events: decoded.events, rejections: checked.rejections, rows: checked.features.rows, features: checked.features, probabilities: new Float32Array(0), classCount: 0, rowRejections: [] },
+        { from: 0, events: decoded.events, rejections: checked.rejections, rows: checked.features.rows, features: checked.features, scores: new Float64Array(0), rowRejections: [] },
         messages,
         false,
       );

@@ -12,7 +12,8 @@ export interface PredictionContext {
   readonly eventIdField: string;
   /** '' when there is no time field (EVENT_TIME_FIELD=): every event_time is null. */
   readonly eventTimeField: string;
-  readonly positiveClassIndex: number;
+  /** Labels of the probability columns, published with every prediction; [] for a regressor. */
+  readonly classes: readonly string[];
 }
 
 /** One prediction as handed to avsc: the field names of schemas/prediction.avsc. */
@@ -21,7 +22,9 @@ export interface Prediction {
   readonly event_time: number | null;
   readonly score: number;
   readonly probabilities: number[];
-  readonly label: number;
+  readonly classes: readonly string[];
+  readonly label: string | null;
+  readonly flags: readonly string[];
   readonly model_name: string;
   readonly model_version: string;
   readonly scored_at: number;
@@ -35,7 +38,13 @@ export type MessagePosition = Pick<SourceMessage, 'topic' | 'partition' | 'offse
  * prediction holds: the start-up check encodes samples built here, so what it accepts is what
  * encodePredictions writes.
  */
-export function buildPrediction(ctx: PredictionContext, event: InputEvent, message: MessagePosition, probabilities: number[], label: number, scoredAt: number): Prediction {
+export function buildPrediction(
+  ctx: PredictionContext,
+  event: InputEvent,
+  message: MessagePosition,
+  outcome: { readonly score: number; readonly probabilities: number[]; readonly label: string | null; readonly flags: readonly string[] },
+  scoredAt: number,
+): Prediction {
   // An unset field name ('') looks up nothing and falls through to the fallbacks, so it needs no branch.
   const id = event[ctx.eventIdField];
   const eventTime = event[ctx.eventTimeField];
@@ -43,9 +52,11 @@ export function buildPrediction(ctx: PredictionContext, event: InputEvent, messa
     // int and long ids: avsc decodes longs only when they are safe integers, so the text is exact.
     event_id: typeof id === 'string' ? id : typeof id === 'number' ? String(id) : `${message.topic}/${message.partition}/${message.offset}`,
     event_time: typeof eventTime === 'number' && Number.isFinite(eventTime) ? eventTime : null,
-    score: probabilities[ctx.positiveClassIndex] as number,
-    probabilities,
-    label,
+    score: outcome.score,
+    probabilities: outcome.probabilities,
+    classes: ctx.classes,
+    label: outcome.label,
+    flags: outcome.flags,
     model_name: ctx.modelName,
     model_version: ctx.modelVersion,
     scored_at: scoredAt,
@@ -59,6 +70,9 @@ export interface EncodedPredictions {
   readonly rejections: (Rejection | undefined)[];
 }
 
+const NONE: readonly string[] = [];
+const NO_FLAGS: ReadonlyMap<number, readonly string[]> = new Map();
+
 /** Encodes one prediction per scored row; rows already rejected by scoring stay rejected. */
 export function encodePredictions(
   ctx: PredictionContext,
@@ -67,6 +81,7 @@ export function encodePredictions(
   messages: readonly SourceMessage[],
   scored: ScoredRows,
   scoredAt: number,
+  flags: ReadonlyMap<number, readonly string[]> = NO_FLAGS,
 ): EncodedPredictions {
   const rowCount = rows.length;
   const values = new Array<Buffer | undefined>(rowCount);
@@ -77,7 +92,8 @@ export function encodePredictions(
     const index = rows[r] as number;
     const probabilities = new Array<number>(classCount);
     for (let c = 0; c < classCount; c += 1) probabilities[c] = scored.probabilities[r * classCount + c] as number;
-    const prediction = buildPrediction(ctx, events[index] as InputEvent, messages[index] as SourceMessage, probabilities, scored.labels[r] as number, scoredAt);
+    const outcome = { score: scored.scores[r] as number, probabilities, label: scored.labels[r] ?? null, flags: flags.get(r) ?? NONE };
+    const prediction = buildPrediction(ctx, events[index] as InputEvent, messages[index] as SourceMessage, outcome, scoredAt);
     try {
       values[r] = ctx.type.toBuffer(prediction);
     } catch (error) {

@@ -1,38 +1,86 @@
 import * as ort from 'onnxruntime-node';
 import { type Rejection, reject } from '../errors';
+import type { FeaturePlan } from '../features/plan';
 import type { ScoringModel } from '../model/session';
-import type { FeatureBatch } from './check/contract-check';
+import type { FeatureBatch, TensorData } from './check/contract-check';
 
 export interface ScoredRows {
-  /** Per feature row: probabilities of every class, row-major [rowCount × classCount]. */
-  readonly probabilities: Float32Array;
+  /** Per feature row: the published score (positive-class probability, or the regression value). */
+  readonly scores: Float64Array;
+  /** Per feature row: probabilities of every class, row-major [rowCount × classCount]; empty for a regressor. */
+  readonly probabilities: Float64Array;
   readonly classCount: number;
-  readonly labels: Float64Array;
+  /** Per feature row: the predicted class label; null for a regressor. */
+  readonly labels: (string | null)[];
   /** Per feature row: set when this row could not be scored. */
   readonly rejections: (Rejection | undefined)[];
 }
 
-function feedsFor(model: ScoringModel, features: FeatureBatch, from: number, to: number): Record<string, ort.Tensor> {
+const ORT_TYPE = { string: 'string', float: 'float32', double: 'float64', int64: 'int64', int32: 'int32', bool: 'bool' } as const;
+
+/** The onnxruntime feeds for rows [from, to) of a batch. */
+export function feedsFor(plan: FeaturePlan, features: FeatureBatch, from: number, to: number): Record<string, ort.Tensor> {
   const rows = to - from;
   const feeds: Record<string, ort.Tensor> = {};
-  for (const input of model.contract.inputs) {
-    if (input.kind === 'numeric') {
-      const column = features.numeric.get(input.name) as Float32Array;
-      const data = input.element === 'double' ? Float64Array.from(column.subarray(from, to)) : column.subarray(from, to);
-      feeds[input.name] = new ort.Tensor(input.element === 'double' ? 'float64' : 'float32', data, [rows, 1]);
-    } else {
-      const column = features.categorical.get(input.name) as string[];
-      feeds[input.name] = new ort.Tensor('string', from === 0 && to === column.length ? column : column.slice(from, to), [rows, 1]);
-    }
-  }
+  plan.tensors.forEach((feed, t) => {
+    const data = features.tensors[t] as TensorData;
+    const all = from === 0 && to === features.rowCount;
+    const part = all ? data : Array.isArray(data) ? data.slice(from * feed.width, to * feed.width) : data.subarray(from * feed.width, to * feed.width);
+    const dims = feed.rank === 1 ? [rows] : [rows, feed.width];
+    feeds[feed.name] = new ort.Tensor(ORT_TYPE[feed.element], part as never, dims);
+  });
   return feeds;
 }
 
-async function run(model: ScoringModel, features: FeatureBatch, from: number, to: number): Promise<{ probabilities: Float32Array; labels: ArrayLike<number | bigint> }> {
-  const results = await model.session.run(feedsFor(model, features, from, to), [model.scoreOutput, model.labelOutput]);
-  const scores = results[model.scoreOutput] as ort.Tensor;
-  const labels = results[model.labelOutput] as ort.Tensor;
-  return { probabilities: scores.data as Float32Array, labels: labels.data as ArrayLike<number | bigint> };
+interface RawOutputs {
+  readonly scores: ArrayLike<number>;
+  readonly labels: ArrayLike<number | bigint | string> | undefined;
+}
+
+async function run(model: ScoringModel, features: FeatureBatch, from: number, to: number): Promise<RawOutputs> {
+  const { scores, label } = model.output;
+  const results = await model.session.run(feedsFor(model.contract.features, features, from, to), label ? [scores, label] : [scores]);
+  const scoreTensor = results[scores] as ort.Tensor;
+  if (scoreTensor.type !== 'float32' && scoreTensor.type !== 'float64') throw new Error(`score output "${scores}" is ${scoreTensor.type}, not float32 or float64`);
+  return { scores: scoreTensor.data as ArrayLike<number>, labels: label ? ((results[label] as ort.Tensor).data as ArrayLike<number | bigint | string>) : undefined };
+}
+
+// Label values repeat: one string per distinct value, not one per event.
+const labelTexts = new Map<number | bigint | string, string>();
+function labelText(value: number | bigint | string): string {
+  let text = labelTexts.get(value);
+  if (text === undefined) {
+    text = String(value);
+    if (labelTexts.size < 10_000) labelTexts.set(value, text);
+  }
+  return text;
+}
+
+/** Fills row r of the results from the model's raw outputs for that row (at offset k of `raw`). */
+function fill(model: ScoringModel, raw: RawOutputs, k: number, width: number, r: number, out: { scores: Float64Array; probabilities: Float64Array; labels: (string | null)[] }): void {
+  const { kind, classes, positive, transform } = model.output;
+  if (kind === 'regressor') {
+    out.scores[r] = raw.scores[k] as number;
+    out.labels[r] = null;
+    return;
+  }
+  if (kind === 'probability') {
+    const value = raw.scores[k] as number;
+    const p = transform === 'sigmoid' ? 1 / (1 + Math.exp(-value)) : value;
+    out.scores[r] = p;
+    out.probabilities[r * 2] = 1 - p;
+    out.probabilities[r * 2 + 1] = p;
+    out.labels[r] = p >= 0.5 ? (classes[1] as string) : (classes[0] as string);
+    return;
+  }
+  let best = 0;
+  for (let c = 0; c < width; c += 1) {
+    const p = raw.scores[k * width + c] as number;
+    out.probabilities[r * width + c] = p;
+    if (p > (raw.scores[k * width + best] as number)) best = c;
+  }
+  out.scores[r] = raw.scores[k * width + positive] as number;
+  out.labels[r] = raw.labels ? labelText(raw.labels[k] as number | bigint | string) : (classes[best] as string);
 }
 
 /**
@@ -42,43 +90,37 @@ async function run(model: ScoringModel, features: FeatureBatch, from: number, to
 export async function scoreBatch(model: ScoringModel, features: FeatureBatch): Promise<ScoredRows> {
   const rowCount = features.rowCount;
   const rejections = new Array<Rejection | undefined>(rowCount);
-  if (rowCount === 0) return { probabilities: new Float32Array(0), classCount: 0, labels: new Float64Array(0), rejections };
+  const { kind, classes, positive, scores: scoreOutput } = model.output;
+  const classCount = kind === 'regressor' ? 0 : classes.length;
+  const scores = new Float64Array(rowCount);
+  const out = { scores, probabilities: new Float64Array(rowCount * classCount), labels: new Array<string | null>(rowCount) };
+  if (rowCount === 0) return { ...out, classCount, rejections };
+  const width = kind === 'classifier' ? classCount : 1;
+  const widthError = (got: number): string =>
+    `score output "${scoreOutput}" has ${got} values per event, but the model plan expects ${width} (${kind}${kind === 'classifier' ? `, classes ${classes.join(', ')}` : ''})`;
 
-  let probabilities: Float32Array;
-  let classCount: number;
-  const labels = new Float64Array(rowCount);
   try {
-    const result = await run(model, features, 0, rowCount);
-    probabilities = result.probabilities;
-    classCount = probabilities.length / rowCount;
-    for (let r = 0; r < rowCount; r += 1) labels[r] = Number(result.labels[r]);
+    const raw = await run(model, features, 0, rowCount);
+    if (raw.scores.length !== rowCount * width) throw new Error(widthError(raw.scores.length / rowCount));
+    for (let r = 0; r < rowCount; r += 1) fill(model, raw, r, width, r, out);
   } catch (batchError) {
-    classCount = 0;
-    const perRow: (Float32Array | undefined)[] = new Array(rowCount);
     for (let r = 0; r < rowCount; r += 1) {
       try {
-        const result = await run(model, features, r, r + 1);
-        perRow[r] = result.probabilities;
-        classCount = result.probabilities.length;
-        labels[r] = Number(result.labels[0]);
+        const raw = await run(model, features, r, r + 1);
+        if (raw.scores.length !== width) throw new Error(widthError(raw.scores.length));
+        fill(model, raw, 0, width, r, out);
       } catch (rowError) {
         rejections[r] = reject('MODEL_ERROR', `onnxruntime failed on this event: ${(rowError as Error).message} (batch error: ${(batchError as Error).message})`);
       }
     }
-    probabilities = new Float32Array(rowCount * classCount);
-    for (let r = 0; r < rowCount; r += 1) {
-      const row = perRow[r];
-      if (row) probabilities.set(row, r * classCount);
-    }
   }
 
-  const positive = model.positiveClassIndex;
   for (let r = 0; r < rowCount; r += 1) {
     if (rejections[r]) continue;
-    const score = probabilities[r * classCount + positive];
-    if (score === undefined || !Number.isFinite(score)) {
-      rejections[r] = reject('NON_FINITE_SCORE', `the model returned ${score} for class ${positive}`, model.scoreOutput, score);
+    const score = scores[r] as number;
+    if (!Number.isFinite(score)) {
+      rejections[r] = reject('NON_FINITE_SCORE', `the model returned ${score}${kind === 'regressor' ? '' : ` for class ${classes[positive]}`}`, scoreOutput, score);
     }
   }
-  return { probabilities, classCount, labels, rejections };
+  return { ...out, classCount, rejections };
 }

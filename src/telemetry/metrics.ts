@@ -55,8 +55,6 @@ export interface MetricsOptions {
   readonly serviceVersion: string;
   /** Unknown values per column exported by name; the rest are value="__other__". */
   readonly unknownValuesNamed: number;
-  /** Which column of the model's probabilities is the published score. */
-  readonly positiveClassIndex: number;
 }
 
 export interface BatchWritten {
@@ -239,11 +237,10 @@ export class ServiceMetrics {
       const timestamp = Number((messages[i] as SourceMessage).timestamp);
       if (timestamp > 0) this.latency.record((ackedAt - timestamp) / 1000);
     }
-    const positive = this.options.positiveClassIndex;
     for (const chunk of chunks) {
-      const { rows, probabilities, classCount, rowRejections } = chunk;
+      const { rows, scores, rowRejections } = chunk;
       for (let r = 0; r < rows.length; r += 1) {
-        if (!rowRejections[r]) this.scores.record(probabilities[r * classCount + positive] as number);
+        if (!rowRejections[r]) this.scores.record(scores[r] as number);
       }
     }
   }

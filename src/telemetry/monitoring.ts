@@ -30,7 +30,6 @@ export function driftOptions(config: Config) {
     predictionPsiThreshold: config.driftPredictionPsiThreshold,
     unknownRateThreshold: config.driftUnknownRateThreshold,
     eventTimeField: config.eventTimeField,
-    positiveClassIndex: config.positiveClassIndex,
   };
 }
 
@@ -83,7 +82,6 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     serviceName: config.serviceName,
     serviceVersion,
     unknownValuesNamed: config.metricsUnknownValues,
-    positiveClassIndex: config.positiveClassIndex,
   });
 
   let drift: DriftMonitor | undefined;

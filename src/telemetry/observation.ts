@@ -17,9 +17,8 @@ export interface ChunkObservation {
   readonly rows: Int32Array;
   /** The model-ready columns of the scored rows. */
   readonly features: FeatureBatch;
-  /** Per scored row, row-major [rows.length × classCount]. */
-  readonly probabilities: Float32Array;
-  readonly classCount: number;
+  /** Per scored row: the published score (positive-class probability or regression value). */
+  readonly scores: Float64Array;
   /** Per scored row: set when scoring or encoding rejected it, so no prediction was published. */
   readonly rowRejections: readonly (Rejection | undefined)[];
 }

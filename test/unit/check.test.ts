@@ -48,7 +48,7 @@ describe('check stage: the model contract, event by event', () => {
   it('gathers model columns of valid events only, keeping batch positions', () => {
     const events = [base, withValue('channel', 'crypto_atm'), undefined, withValue('amount', 99.5)];
     const earlier = [undefined, undefined, { code: 'EMPTY_VALUE', stage: 'decode', message: 'x' } as const, undefined];
-    const checked = checkBatch(contract, events, earlier);
+    const checked = checkBatch(contract.features, events, earlier);
     assert.deepEqual([...checked.features.rows], [0, 3]);
     assert.equal(checked.features.rowCount, 2);
     assert.equal(checked.rejections[1]?.code, 'UNKNOWN_CATEGORY');

@@ -47,11 +47,11 @@ describe('model contract from the ONNX graph', () => {
 
   it('refuses an input schema that lacks a model column or has the wrong type', () => {
     const schema = loadSchema(INPUT_SCHEMA, 'INPUT_SCHEMA');
-    assert.doesNotThrow(() => assertSchemaFitsContract(schema, contract, 'INPUT_SCHEMA'));
+    assert.doesNotThrow(() => assertSchemaFitsContract(schema, contract.features, 'INPUT_SCHEMA'));
     const json = schema.schema() as { fields: { name: string; type: unknown }[] };
     const withoutChannel = avro.Type.forSchema({ ...json, fields: json.fields.filter((f) => f.name !== 'channel') } as avro.Schema);
-    assert.throws(() => assertSchemaFitsContract(withoutChannel, contract, 'INPUT_SCHEMA'), /CONTRACT_MISMATCH: model input "channel" has no field/);
+    assert.throws(() => assertSchemaFitsContract(withoutChannel, contract.features, 'INPUT_SCHEMA'), /CONTRACT_MISMATCH: field "channel" \(feeds model input channel\): INPUT_SCHEMA: the record has no field "channel"/);
     const amountAsString = avro.Type.forSchema({ ...json, fields: json.fields.map((f) => (f.name === 'amount' ? { name: 'amount', type: 'string' } : f)) } as avro.Schema);
-    assert.throws(() => assertSchemaFitsContract(amountAsString, contract, 'INPUT_SCHEMA'), /model input "amount" \(numeric\) cannot be fed/);
+    assert.throws(() => assertSchemaFitsContract(amountAsString, contract.features, 'INPUT_SCHEMA'), /field "amount" \(numeric, feeds model input amount\) must be a number, but is "string"/);
   });
 });

@@ -28,7 +28,6 @@ function options(scenario: DriftScenario, mode: 'live' | 'offline'): DriftOption
     unknownRateThreshold: 0.01,
     mode,
     eventTimeField: 'event_time',
-    positiveClassIndex: 1,
     now: () => scenario.start + 365 * 86_400_000,
   };
 }
@@ -37,15 +36,11 @@ function options(scenario: DriftScenario, mode: 'live' | 'offline'): DriftOption
 function feed(monitor: DriftMonitor, events: readonly ProfileEvent[], scores: () => number, batch = 250): void {
   for (let from = 0; from < events.length; from += batch) {
     const chunk = events.slice(from, from + batch) as InputEvent[];
-    const checked = checkBatch(contract, chunk, new Array(chunk.length));
+    const checked = checkBatch(contract.features, chunk, new Array(chunk.length));
     const rows = checked.features.rows;
-    const probabilities = new Float32Array(rows.length * 2);
-    for (let r = 0; r < rows.length; r += 1) {
-      const s = scores();
-      probabilities[2 * r] = 1 - s;
-      probabilities[2 * r + 1] = s;
-    }
-    const observation: ChunkObservation = { from: 0, events: chunk, rejections: checked.rejections, rows, features: checked.features, probabilities, classCount: 2, rowRejections: new Array(rows.length) };
+    const scored = new Float64Array(rows.length);
+    for (let r = 0; r < rows.length; r += 1) scored[r] = scores();
+    const observation: ChunkObservation = { from: 0, events: chunk, rejections: checked.rejections, rows, features: checked.features, scores: scored, rowRejections: new Array(rows.length) };
     const messages = chunk.map((e, i): SourceMessage => ({ topic: 't', partition: 0, offset: String(from + i), key: null, value: null, headers: {}, timestamp: String(e.event_time) }));
     monitor.observeChunk(observation, messages);
   }

@@ -40,7 +40,7 @@ const ACKED_AT = 1_700_000_000_000 + 2_500;
 
 before(async () => {
   deps = { ...(await prepare(testConfig({ SCORE_BATCH_MAX_EVENTS: '4' }), createLogger('silent'))), tracer: trace.getTracer('test') };
-  metrics = new ServiceMetrics({ serviceName: 'test', serviceVersion: '0', unknownValuesNamed: 10, positiveClassIndex: 1 });
+  metrics = new ServiceMetrics({ serviceName: 'test', serviceVersion: '0', unknownValuesNamed: 10 });
   metrics.setModel('card-fraud', '1.0.0');
   drift = new DriftMonitor(loadProfile(PROFILE_PATH), {
     windowMs: 3_600_000,
@@ -50,7 +50,6 @@ before(async () => {
     unknownRateThreshold: 0.01,
     mode: 'offline',
     eventTimeField: 'event_time',
-    positiveClassIndex: 1,
   });
   metrics.setDriftMonitor(drift);
 

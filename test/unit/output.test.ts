@@ -66,15 +66,17 @@ describe('encode stage', () => {
   const type = loadSchema(PREDICTION_SCHEMA, 'PREDICTION_SCHEMA');
   const events = [{ event_id: 'e-1', event_time: 1767225600000 }, { event_id: 'e-2', event_time: null }];
   const messages = [source, { ...source, offset: '43' }];
-  const scored = { probabilities: new Float32Array([0.9, 0.1, 0.25, 0.75]), classCount: 2, labels: new Float64Array([0, 1]), rejections: [undefined, undefined] };
-  const base = { type, modelName: 'card-fraud', modelVersion: '1.0.0', eventIdField: 'event_id', eventTimeField: 'event_time', positiveClassIndex: 1 };
+  const scored = { scores: new Float64Array([0.1, 0.75]), probabilities: new Float64Array([0.9, 0.1, 0.25, 0.75]), classCount: 2, labels: ['0', '1'], rejections: [undefined, undefined] };
+  const base = { type, modelName: 'card-fraud', modelVersion: '1.0.0', eventIdField: 'event_id', eventTimeField: 'event_time', classes: ['0', '1'] };
 
   it('encodes one prediction per scored row', () => {
     const encoded = encodePredictions(base, Int32Array.from([0, 1]), events, messages, scored, 1767225601000);
     const decoded = encoded.values.map((v) => type.fromBuffer(v as Buffer) as Record<string, unknown>);
     assert.equal(decoded[0]?.event_id, 'e-1');
     assert.ok(Math.abs((decoded[0]?.score as number) - 0.1) < 1e-7);
-    assert.equal(decoded[1]?.label, 1);
+    assert.equal(decoded[1]?.label, '1');
+    assert.deepEqual(decoded[1]?.classes, ['0', '1']);
+    assert.deepEqual(decoded[1]?.flags, []);
     assert.equal(decoded[1]?.event_time, null);
     assert.deepEqual({ ...(decoded[1]?.source as object) }, { topic: 'payments', partition: 1, offset: 43 });
     assert.equal(decoded[0]?.scored_at, 1767225601000);

@@ -8,7 +8,7 @@ import avro from 'avsc';
 import { ServiceError } from '../../src/errors';
 import { processBatch } from '../../src/pipeline';
 import { prepare } from '../../src/service';
-import { assertPositiveClassFits, assertPredictionSchemaFits, checkEventFields, type EventFieldSamples, scoreClassCount } from '../../src/stages/check/prediction-fit';
+import { assertPredictionSchemaFits, checkEventFields, type EventFieldSamples } from '../../src/stages/check/prediction-fit';
 import { buildPrediction, type PredictionContext } from '../../src/stages/encode';
 import { createLogger } from '../../src/telemetry/logger';
 import { INPUT_SCHEMA, PREDICTION_SCHEMA, referenceCases, testConfig } from '../support/model';
@@ -42,7 +42,7 @@ function serviceErrorOf(fn: () => unknown): ServiceError {
 }
 
 function context(type: avro.Type, fields: { eventIdField: string; eventTimeField: string } = DEFAULTS): PredictionContext {
-  return { type, modelName: 'card-fraud', modelVersion: '1.0.0', positiveClassIndex: 1, ...fields };
+  return { type, modelName: 'card-fraud', modelVersion: '1.0.0', classes: ['0', '1'], ...fields };
 }
 
 const message = { topic: 'payments', partition: 3, offset: '1042' };
@@ -104,16 +104,16 @@ describe('EVENT_ID_FIELD and EVENT_TIME_FIELD against the input schema', () => {
       assert.equal(samples.id.length, 1);
     }
     const ctx = context(avro.Type.forSchema(predictionJson as avro.Schema));
-    assert.equal(buildPrediction(ctx, { event_id: 9007199254740990, event_time: 5 }, message, [0.5, 0.5], 1, 0).event_id, '9007199254740990');
-    assert.equal(buildPrediction(ctx, { event_id: 'e-1', event_time: 5 }, message, [0.5, 0.5], 1, 0).event_id, 'e-1');
-    assert.equal(buildPrediction(ctx, { event_id: null, event_time: null }, message, [0.5, 0.5], 1, 0).event_id, 'payments/3/1042');
+    assert.equal(buildPrediction(ctx, { event_id: 9007199254740990, event_time: 5 }, message, { score: 0.5, probabilities: [0.5, 0.5], label: '1', flags: [] }, 0).event_id, '9007199254740990');
+    assert.equal(buildPrediction(ctx, { event_id: 'e-1', event_time: 5 }, message, { score: 0.5, probabilities: [0.5, 0.5], label: '1', flags: [] }, 0).event_id, 'e-1');
+    assert.equal(buildPrediction(ctx, { event_id: null, event_time: null }, message, { score: 0.5, probabilities: [0.5, 0.5], label: '1', flags: [] }, 0).event_id, 'payments/3/1042');
   });
 
   it('an empty setting means "no such field": it fits any schema and yields topic/partition/offset ids and null times', () => {
     const samples = checkEventFields({ type: 'record', name: 'Bare', fields: [{ name: 'x', type: 'double' }] }, { eventIdField: '', eventTimeField: '' }, LABEL);
     assert.deepEqual(samples.id.map((s) => s.value), [undefined]);
     assert.deepEqual(samples.time.map((s) => s.value), [undefined]);
-    const prediction = buildPrediction(context(avro.Type.forSchema(predictionJson as avro.Schema), { eventIdField: '', eventTimeField: '' }), { event_id: 'ignored', event_time: 5 }, message, [0.5, 0.5], 1, 0);
+    const prediction = buildPrediction(context(avro.Type.forSchema(predictionJson as avro.Schema), { eventIdField: '', eventTimeField: '' }), { event_id: 'ignored', event_time: 5 }, message, { score: 0.5, probabilities: [0.5, 0.5], label: '1', flags: [] }, 0);
     assert.equal(prediction.event_id, 'payments/3/1042');
     assert.equal(prediction.event_time, null);
   });
@@ -123,7 +123,7 @@ describe('PREDICTION_SCHEMA holds what the encoder writes', () => {
   const SETTING = 'PREDICTION_SCHEMA=schemas/custom.avsc';
   const demoSamples = checkEventFields(inputJson, DEFAULTS, LABEL);
   const nullableTime = checkEventFields(inputWith({ event_time: ['null', 'long'] }), DEFAULTS, LABEL);
-  const options = { classCount: 2, topics: ['payments'] };
+  const options = { topics: ['payments'] };
 
   it('the shipped prediction schema holds every kind of sample (incl. null times and no id field)', () => {
     const type = avro.Type.forSchema(predictionJson as avro.Schema);
@@ -157,9 +157,9 @@ describe('PREDICTION_SCHEMA holds what the encoder writes', () => {
 
   it('reads the class count from the model graph and refuses a positive class past it', async () => {
     const prepared = await prepare(testConfig(), createLogger('silent'));
-    assert.equal(scoreClassCount(prepared.model), 2);
-    assert.doesNotThrow(() => assertPositiveClassFits(1, 2, 'probabilities'));
-    assert.throws(() => assertPositiveClassFits(2, 2, 'probabilities'), /CONFIG_INVALID: MODEL_POSITIVE_CLASS_INDEX=2: the model's score output "probabilities" has 2 columns \(0\.\.1\)/);
+    assert.deepEqual(prepared.model.output.classes, ['0', '1']);
+    assert.equal(prepared.model.output.positive, 1);
+    await assert.rejects(prepare(testConfig({ MODEL_POSITIVE_CLASS_INDEX: '2' }), createLogger('silent')), /CONFIG_INVALID: MODEL_POSITIVE_CLASS_INDEX=2: the model's score output "probabilities" has 2 columns \(0\.\.1, classes 0, 1\)/);
   });
 });
 

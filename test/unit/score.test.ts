@@ -10,12 +10,12 @@ describe('score stage (onnxruntime-node, no Kafka)', () => {
   let model: ScoringModel;
   const cases = referenceCases();
   before(async () => {
-    model = await loadModel(MODEL_PATH, readContract(MODEL_PATH), { intraOpThreads: 1, scoreOutput: 'probabilities', labelOutput: 'label', positiveClassIndex: 1 });
+    model = await loadModel(readContract(MODEL_PATH), { intraOpThreads: 1, scoreOutput: 'probabilities', labelOutput: 'label', positiveClassIndex: 1 });
   });
 
   it('matches the Python onnxruntime reference within 1e-5, in one call per batch', async () => {
     const events = cases.map((c) => c.event);
-    const checked = checkBatch(model.contract, events, []);
+    const checked = checkBatch(model.contract.features, events, []);
     assert.equal(checked.features.rowCount, cases.length, 'every reference event is valid');
     let calls = 0;
     const run = model.session.run.bind(model.session);
@@ -26,19 +26,19 @@ describe('score stage (onnxruntime-node, no Kafka)', () => {
     let worst = 0;
     cases.forEach((c, r) => {
       for (let k = 0; k < 2; k += 1) worst = Math.max(worst, Math.abs((scored.probabilities[r * 2 + k] as number) - (c.probabilities[k] as number)));
-      assert.equal(scored.labels[r], c.label, `label of reference event ${r}`);
+      assert.equal(scored.labels[r], String(c.label), `label of reference event ${r}`);
     });
     assert.ok(worst <= 1e-5, `max |node - python| = ${worst}`);
     assert.ok(cases.some((c) => c.label === 1), 'the reference includes positives');
   });
 
   it('returns nothing to do for an empty batch', async () => {
-    const scored = await scoreBatch(model, checkBatch(model.contract, [], []).features);
+    const scored = await scoreBatch(model, checkBatch(model.contract.features, [], []).features);
     assert.equal(scored.probabilities.length, 0);
   });
 
   it('isolates a failing row instead of failing the batch', async () => {
-    const checked = checkBatch(model.contract, cases.slice(0, 3).map((c) => c.event), []);
+    const checked = checkBatch(model.contract.features, cases.slice(0, 3).map((c) => c.event), []);
     const run = model.session.run.bind(model.session);
     // A session that refuses any call containing the second row's amount: the batch call fails, then row 1 alone.
     const poisoned = checked.features.numeric.get('amount')?.[1];

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 import { ServiceError, renderValue } from '../../errors';
-import type { ScoringModel } from '../../model/session';
 import type { InputEvent } from '../decode';
 import { type MessagePosition, type PredictionContext, buildPrediction } from '../encode';
 
@@ -186,23 +185,6 @@ export function readSchemaJson(path: string, settingName: string): unknown {
   }
 }
 
-/** Columns of the model's score output, when the graph states them (e.g. [N, 2]). */
-export function scoreClassCount(model: ScoringModel): number | undefined {
-  const output = model.session.outputMetadata.find((m) => m.name === model.scoreOutput);
-  if (!output?.isTensor || output.shape.length !== 2) return undefined;
-  const width = output.shape[1];
-  return typeof width === 'number' && width > 0 ? width : undefined;
-}
-
-/** A positive class past the last column would score every event undefined (NON_FINITE_SCORE). */
-export function assertPositiveClassFits(positiveClassIndex: number, classCount: number, scoreOutput: string): void {
-  if (positiveClassIndex < classCount) return;
-  throw new ServiceError(
-    'CONFIG_INVALID',
-    `MODEL_POSITIVE_CLASS_INDEX=${positiveClassIndex}: the model's score output "${scoreOutput}" has ${classCount} columns (0..${classCount - 1}); set it to the column of the positive class`,
-  );
-}
-
 /** Where avsc says a value does not fit a type: "path: value is not <type>" per problem. */
 function invalidPaths(type: avro.Type, value: unknown): string[] {
   const found: string[] = [];
@@ -228,8 +210,6 @@ function droppedFields(written: Readonly<Record<string, unknown>>, read: Readonl
 }
 
 export interface PredictionSampleOptions {
-  /** Columns of the score output; undefined when the model does not say (then just enough for the positive class). */
-  readonly classCount: number | undefined;
   /** Input topics: predictions carry their name in source.topic. */
   readonly topics: readonly string[];
 }
@@ -241,9 +221,14 @@ export interface PredictionSampleOptions {
  * (SCHEMA_INVALID) instead of dead-lettering every event later.
  */
 export function assertPredictionSchemaFits(ctx: PredictionContext, samples: EventFieldSamples, options: PredictionSampleOptions, schemaSetting: string): void {
-  const classCount = options.classCount ?? Math.max(2, ctx.positiveClassIndex + 1);
-  const probabilities = Array.from({ length: classCount }, () => 1 / classCount);
-  const label = classCount - 1;
+  const classCount = ctx.classes.length;
+  // Everything a prediction can hold: every class, the longest label, a flag.
+  const outcome = {
+    score: classCount > 0 ? 1 / classCount : 0,
+    probabilities: Array.from({ length: classCount }, () => 1 / classCount),
+    label: classCount > 0 ? ctx.classes.reduce((a, b) => (b.length > a.length ? b : a)) : null,
+    flags: ['UNKNOWN_CATEGORY:sample'],
+  };
   for (const topic of options.topics.length > 0 ? options.topics : ['input']) {
     const message: MessagePosition = { topic, partition: 2 ** 31 - 1, offset: String(LARGEST_LONG) };
     for (const id of samples.id) {
@@ -251,7 +236,7 @@ export function assertPredictionSchemaFits(ctx: PredictionContext, samples: Even
         const event: Record<string, unknown> = {};
         if (id.value !== undefined) event[ctx.eventIdField] = id.value;
         if (time.value !== undefined) event[ctx.eventTimeField] = time.value;
-        const prediction = buildPrediction(ctx, event as InputEvent, message, probabilities, label, SAMPLE_TIME);
+        const prediction = buildPrediction(ctx, event as InputEvent, message, outcome, SAMPLE_TIME);
         const when = `when ${id.when} and ${time.when}`;
         let buffer: Buffer;
         try {
