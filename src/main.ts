@@ -9,7 +9,8 @@ const USAGE = `usage: stream-scorer <command>
 
   run        score the configured input topics (default)
   demo       local broker (unless KAFKA_BROKERS is set), topics, scorer and a synthetic stream
-  contract   print the model contract read from the ONNX graph
+  contract   what feeds every model input and column, what the outputs mean, and whether
+             schema, manifest and graph agree (exit 1 if not) [--json]
   config     print every setting with its value, default and meaning
   verify     account for every input record: events in, accounted for, lost, duplicated
              (reads INPUT_TOPICS, OUTPUT_TOPIC, DEAD_LETTER_TOPIC; read_committed in exactly-once mode)
@@ -36,11 +37,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'contract') {
-    const { readContract } = await import('./model/contract');
-    const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion });
-    const printable = { ...contract, inputs: contract.inputs.map((i) => ({ ...i, categories: i.categories ? [...i.categories] : undefined })) };
-    process.stdout.write(`${JSON.stringify(printable, null, 2)}\n`);
-    return 0;
+    const { contractReport, formatContractReport } = await import('./model/report');
+    const report = await contractReport(config);
+    if (argv.includes('--json')) {
+      const { contract, output, checks } = report;
+      const inputs = contract?.inputs.map((i) => ({ ...i, categories: i.categories ? [...i.categories] : undefined, codes: i.codes ? Object.fromEntries(i.codes) : undefined }));
+      process.stdout.write(`${JSON.stringify({ name: contract?.name, version: contract?.version, manifest: contract?.manifestPath, inputs, output, checks }, null, 2)}\n`);
+    } else process.stdout.write(`${formatContractReport(report, config)}\n`);
+    return report.checks.every((c) => c.ok) ? 0 : 1;
   }
   if (command === 'verify') {
     const { createKafka } = await import('./kafka/client');

@@ -1,0 +1,131 @@
+import type { Config } from '../config/schema';
+import { ServiceError } from '../errors';
+import { assertPredictionSchemaFits, checkEventFields, readSchemaJson } from '../stages/check/prediction-fit';
+import { assertSchemaFitsContract } from '../stages/check/schema-fit';
+import { loadSchema } from '../stages/decode';
+import { type ModelContract, readContract } from './contract';
+import { sha256File } from './integrity';
+import type { OutputPlan } from './outputs';
+import { loadModel } from './session';
+
+/**
+ * `stream-scorer contract`: one screen a person can read before go-live. For every model input
+ * and column, the field it comes from, its type, the categories known and where they were read,
+ * the policies; then whether schema, manifest and graph agree. Each check runs on its own, so
+ * one failure does not hide the others.
+ */
+export interface ContractCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface ContractReport {
+  readonly contract: ModelContract | undefined;
+  readonly output: OutputPlan | undefined;
+  readonly sha256: string | undefined;
+  readonly checks: readonly ContractCheck[];
+}
+
+function message(error: unknown): string {
+  return error instanceof ServiceError ? error.message : (error as Error).message;
+}
+
+export async function contractReport(config: Config): Promise<ContractReport> {
+  const checks: ContractCheck[] = [];
+  let contract: ModelContract | undefined;
+  let output: OutputPlan | undefined;
+  let sha256: string | undefined;
+  try {
+    sha256 = sha256File(config.modelPath);
+    if (config.modelSha256 !== undefined) {
+      const ok = sha256 === config.modelSha256.toLowerCase();
+      checks.push({ name: 'MODEL_SHA256 pin', ok, detail: ok ? 'the file is the pinned one' : `the file has sha256 ${sha256}, MODEL_SHA256 pins ${config.modelSha256}` });
+    }
+    contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion, manifestPath: config.modelManifest });
+    checks.push({ name: 'graph and manifest', ok: true, detail: `every graph input is fed${contract.manifestPath ? ` (manifest ${contract.manifestPath})` : ' (no manifest: input names are field names)'}` });
+  } catch (error) {
+    checks.push({ name: 'graph and manifest', ok: false, detail: message(error) });
+    return { contract, output, sha256, checks };
+  }
+  try {
+    assertSchemaFitsContract(loadSchema(config.inputSchema, 'INPUT_SCHEMA'), contract.features, `INPUT_SCHEMA=${config.inputSchema}`);
+    checks.push({ name: 'input schema', ok: true, detail: `${config.inputSchema} has every field, with a type its tensor takes` });
+  } catch (error) {
+    checks.push({ name: 'input schema', ok: false, detail: message(error) });
+  }
+  const warnings: string[] = [];
+  try {
+    const model = await loadModel(contract, { intraOpThreads: 1, scoreOutput: config.scoreOutput, labelOutput: config.labelOutput, positiveClassIndex: config.positiveClassIndex, warn: (w) => warnings.push(w) });
+    output = model.output;
+    await model.session.release();
+    checks.push({ name: 'outputs', ok: true, detail: `onnxruntime loads the model and scores a sample event${warnings.length > 0 ? `; but ${warnings.join('; ')}` : ''}` });
+  } catch (error) {
+    checks.push({ name: 'outputs', ok: false, detail: message(error) });
+  }
+  if (output) {
+    try {
+      const eventFields = checkEventFields(readSchemaJson(config.inputSchema, 'INPUT_SCHEMA'), config, `INPUT_SCHEMA=${config.inputSchema}`);
+      const ctx = { type: loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA'), modelName: contract.name, modelVersion: contract.version, eventIdField: config.eventIdField, eventTimeField: config.eventTimeField, classes: output.kind === 'regressor' ? [] : output.classes };
+      assertPredictionSchemaFits(ctx, eventFields, { topics: config.inputTopics }, `PREDICTION_SCHEMA=${config.predictionSchema}`);
+      checks.push({ name: 'prediction schema', ok: true, detail: `${config.predictionSchema} holds every prediction` });
+    } catch (error) {
+      checks.push({ name: 'prediction schema', ok: false, detail: message(error) });
+    }
+  }
+  if (contract.versionFrom === 'file hash') checks.push({ name: 'version', ok: true, detail: `warning: nobody gave the model a version; predictions carry ${contract.version} (set version: in the manifest)` });
+  return { contract, output, sha256, checks };
+}
+
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd());
+}
+
+function categoriesText(categories: ReadonlySet<string> | undefined, from: string | undefined): string {
+  if (!categories) return '-';
+  const text = `${categories.size} (${from}): ${[...categories].join(',')}`;
+  return text.length > 48 ? `${text.slice(0, 47)}…` : text;
+}
+
+export function formatContractReport(report: ContractReport, config: Pick<Config, 'modelPath' | 'inputSchema'>): string {
+  const lines: string[] = [];
+  const { contract, output } = report;
+  if (contract) {
+    lines.push(`model     ${contract.name} ${contract.version} (version from ${contract.versionFrom})`);
+    lines.push(`file      ${config.modelPath}${report.sha256 ? ` sha256 ${report.sha256.slice(0, 16)}…` : ''}`);
+    lines.push(`manifest  ${contract.manifestPath ?? '(none: each graph input is fed by the top-level field of its name)'}`);
+    lines.push(`schema    ${config.inputSchema}`);
+    lines.push('');
+    lines.push('inputs');
+    const rows: string[][] = [['field', 'feeds', 'kind', 'tensor', 'categories known', 'missing', 'unknown']];
+    for (const feed of contract.features.tensors) {
+      for (const column of feed.columns) {
+        const missing = column.missing === 'default' ? `default ${String(column.missingValue)}` : column.missing;
+        const unknown = column.kind !== 'categorical' ? '-' : column.unknown === 'score-and-flag' && column.codes ? `score-and-flag (code ${column.unknownCode})` : column.unknown;
+        const feeds = feed.width > 1 ? `${feed.name}[${column.column}]` : feed.name;
+        rows.push([
+          column.name,
+          feeds === column.name ? '=' : feeds,
+          column.kind,
+          `${column.element}${column.codes ? ' codes' : ''}`,
+          column.kind === 'categorical' ? categoriesText(column.categories, column.categoriesFrom) : '-',
+          missing,
+          unknown,
+        ]);
+      }
+    }
+    lines.push(...table(rows).map((l) => `  ${l}`));
+    lines.push('');
+  }
+  if (output) {
+    lines.push('output');
+    if (output.kind === 'regressor') lines.push(`  regressor: score = "${output.scores}" (the predicted value); no label`);
+    else if (output.kind === 'probability') lines.push(`  probability: score = ${output.transform === 'sigmoid' ? 'sigmoid of ' : ''}"${output.scores}" = P(${output.classes[1]}); classes ${output.classes.join(', ')}`);
+    else lines.push(`  classifier: score = "${output.scores}"[${output.positive}] = P(${output.classes[output.positive]}); classes ${output.classes.join(', ')}; label from ${output.label ? `"${output.label}"` : 'the most probable class'}`);
+    lines.push('');
+  }
+  lines.push('checks');
+  for (const check of report.checks) lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
+  return lines.join('\n');
+}
