@@ -158,14 +158,17 @@ export function planFeatures(inputs: readonly GraphInput[], manifest: Manifest |
       continue;
     }
     const tensor = tensors.length;
-    try {
-      const planned = specs.map((spec, column) => planColumn(input, element, spec, tensor, column, specs.length > 1 ? `column ${column} of ${where}` : where));
-      tensors.push({ name: input.name, element, rank: input.rank, width: specs.length, columns: planned });
-      columns.push(...planned);
-    } catch (error) {
-      if (!(error instanceof ServiceError)) throw error;
-      problems.push(error.message.replace(/^CONTRACT_MISMATCH: /, ''));
-    }
+    const planned: FeatureColumn[] = [];
+    specs.forEach((spec, column) => {
+      try {
+        planned.push(planColumn(input, element, spec, tensor, column, specs.length > 1 ? `column ${column} of ${where}` : where));
+      } catch (error) {
+        if (!(error instanceof ServiceError)) throw error;
+        problems.push(error.message.replace(/^CONTRACT_MISMATCH: /, ''));
+      }
+    });
+    tensors.push({ name: input.name, element, rank: input.rank, width: specs.length, columns: planned });
+    columns.push(...planned);
   }
   if (problems.length > 0) throw new ServiceError('CONTRACT_MISMATCH', problems.join('; '));
   return { tensors, columns };
