@@ -361,6 +361,15 @@ export class DriftMonitor {
         this.observeUnknown(this.timeOf(events[i], messages[from + i]), rejection.field, rejection.value ?? '');
       }
     }
+    // Unknown categories scored under score-and-flag count as unknown all the same.
+    for (const [r, reasons] of chunk.features.flags) {
+      const i = rows[r] as number;
+      for (const reason of reasons) {
+        if (!reason.startsWith('UNKNOWN_CATEGORY:')) continue;
+        const column = reason.slice('UNKNOWN_CATEGORY:'.length);
+        this.observeUnknown(this.timeOf(events[i], messages[from + i]), column, chunk.features.categorical.get(column)?.[r] ?? '');
+      }
+    }
     // Rows in runs that share a window (usually the whole chunk), each run counted column by
     // column from the checked columns: no per-value property lookups on the hot path.
     const count = rows.length;

@@ -21,6 +21,7 @@ import { UnknownValueCounts } from './unknown-values';
 export const METRIC = {
   eventsConsumed: 'stream_scorer_events_consumed',
   predictions: 'stream_scorer_predictions',
+  predictionsFlagged: 'stream_scorer_predictions_flagged',
   deadLetters: 'stream_scorer_dead_letters',
   unknownCategories: 'stream_scorer_unknown_categories',
   batches: 'stream_scorer_batches',
@@ -75,6 +76,7 @@ export class ServiceMetrics {
   private readonly meter: Meter;
   private readonly consumed: Counter;
   private readonly predictions: Counter;
+  private readonly flagged: Counter;
   private readonly deadLetters: Counter;
   private readonly batches: Counter;
   private readonly retries: Counter;
@@ -108,6 +110,7 @@ export class ServiceMetrics {
     const meter = (this.meter = this.provider.getMeter('stream-scorer', options.serviceVersion));
     this.consumed = meter.createCounter(METRIC.eventsConsumed, { description: 'Input events consumed and accounted for (a prediction or a dead letter acknowledged).' });
     this.predictions = meter.createCounter(METRIC.predictions, { description: 'Predictions published and acknowledged.' });
+    this.flagged = meter.createCounter(METRIC.predictionsFlagged, { description: 'Predictions published with a flag (an unknown category scored under the manifest\'s unknown: score-and-flag), by flag reason and column.' });
     this.deadLetters = meter.createCounter(METRIC.deadLetters, { description: 'Dead letters published and acknowledged, by reason code.' });
     this.batches = meter.createCounter(METRIC.batches, { description: 'Kafka batches written and acknowledged.' });
     this.retries = meter.createCounter(METRIC.batchRetries, { description: 'Batches not written (broker or network error, fenced producer) and fetched again to be retried, by input partition and failure class.' });
@@ -120,7 +123,7 @@ export class ServiceMetrics {
     this.batchSizes = meter.createHistogram(METRIC.batchSize, { description: 'Events per Kafka batch.', valueType: ValueType.INT, advice: { explicitBucketBoundaries: BATCH_BUCKETS } });
 
     meter
-      .createObservableCounter(METRIC.unknownCategories, { description: 'Events dead-lettered as UNKNOWN_CATEGORY, by column and value (a bounded set of values by name, the rest as "__other__").' })
+      .createObservableCounter(METRIC.unknownCategories, { description: 'Unknown categories, dead-lettered as UNKNOWN_CATEGORY or scored and flagged (unknown: score-and-flag), by column and value (a bounded set of values by name, the rest as "__other__").' })
       .addCallback((result) => {
         for (const { column, value, count } of this.unknown.collect()) result.observe(count, { column, value });
       });
@@ -227,6 +230,18 @@ export class ServiceMetrics {
     }
 
     const { stageSeconds, processedAt, chunks } = batch.observation;
+    for (const chunk of chunks) {
+      const { flags, categorical } = chunk.features;
+      for (const [r, reasons] of flags) {
+        if (chunk.rowRejections[r]) continue;
+        for (const reason of reasons) {
+          const [code = reason, column = ''] = reason.split(':', 2);
+          this.flagged.add(1, { reason: code, column });
+          // Scored or not, an unknown category is the same alarm: it counts with the dead-lettered ones.
+          if (code === 'UNKNOWN_CATEGORY') this.unknown.add(column, categorical.get(column)?.[r] ?? '');
+        }
+      }
+    }
     this.stages.record(stageSeconds.decode, { stage: 'decode' });
     this.stages.record(stageSeconds.check, { stage: 'check' });
     this.stages.record(stageSeconds.score, { stage: 'score' });

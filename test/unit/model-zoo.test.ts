@@ -5,7 +5,9 @@ import { processBatch } from '../../src/pipeline';
 import type { SourceMessage } from '../../src/records';
 import { prepare } from '../../src/service';
 import { createLogger } from '../../src/telemetry/logger';
+import { ServiceMetrics } from '../../src/telemetry/metrics';
 import { testConfig } from '../support/model';
+import { samples } from '../support/prometheus';
 import { zooConfigEnv, zooModels, zooReference } from '../support/zoo';
 
 interface Published {
@@ -81,5 +83,42 @@ describe('model zoo: other libraries\' exports score like Python onnxruntime', (
   it('prints the table', () => {
     process.stdout.write(`\n${summary.join('\n')}\n`);
     assert.equal(summary.length, models.length);
+  });
+});
+
+describe('unknown categories under the manifest\'s policies', () => {
+  async function run(model: string, country: string) {
+    const reference = zooReference(model);
+    const deps = { ...(await prepare(testConfig(zooConfigEnv(model)), createLogger('silent'))), tracer: trace.getTracer('zoo') };
+    const base = reference.events[0] as Record<string, unknown>;
+    const events = [base, { ...base, event_id: 'odd', merchant: { ...(base.merchant as object), country } }];
+    const messages: SourceMessage[] = events.map((event, i) => ({ topic: 'zoo', partition: 0, offset: String(i), key: null, value: deps.decoder.reader.toBuffer(event), headers: {}, timestamp: '1' }));
+    const processed = await processBatch(deps, messages);
+    processed.finish();
+    const metrics = new ServiceMetrics({ serviceName: 'test', serviceVersion: '0', unknownValuesNamed: 10 });
+    metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, 2);
+    const values = samples(await metrics.text());
+    await metrics.shutdown();
+    await deps.model.session.release();
+    return { processed, values, decode: (b: Buffer) => deps.prediction.type.fromBuffer(b) as Published };
+  }
+
+  it('score-and-flag (xgboost manifest): the event is scored with the unknown code, flagged, and counted as unknown', async () => {
+    const { processed, values, decode } = await run('xgboost', 'ZZ');
+    assert.equal(processed.deadLetters.length, 0);
+    const odd = decode(processed.predictions[1]?.value as Buffer);
+    assert.deepEqual(odd.flags, ['UNKNOWN_CATEGORY:merchant.country']);
+    assert.ok(Number.isFinite(odd.score));
+    assert.deepEqual(decode(processed.predictions[0]?.value as Buffer).flags, []);
+    assert.equal(values.get('stream_scorer_predictions_flagged_total{reason="UNKNOWN_CATEGORY",column="merchant.country"}'), 1);
+    assert.equal(values.get('stream_scorer_unknown_categories_total{column="merchant.country",value="ZZ"}'), 1);
+  });
+
+  it('dead-letter (lightgbm manifest, the default): the event is dead-lettered naming the field path and value', async () => {
+    const { processed, values } = await run('lightgbm', 'ZZ');
+    assert.equal(processed.predictions.length, 1);
+    assert.deepEqual(processed.rejections.map((r) => [r.code, r.field, r.value]), [['UNKNOWN_CATEGORY', 'merchant.country', 'ZZ']]);
+    assert.equal(values.get('stream_scorer_unknown_categories_total{column="merchant.country",value="ZZ"}'), 1);
+    assert.equal(values.get('stream_scorer_predictions_flagged_total{reason="UNKNOWN_CATEGORY",column="merchant.country"}'), undefined);
   });
 });
