@@ -17,6 +17,8 @@ import { loadModel } from './session';
 export interface ContractCheck {
   readonly name: string;
   readonly ok: boolean;
+  /** Passed, but a person should know (e.g. no version). */
+  readonly warning?: boolean;
   readonly detail: string;
 }
 
@@ -59,7 +61,7 @@ export async function contractReport(config: Config): Promise<ContractReport> {
     const model = await loadModel(contract, { intraOpThreads: 1, scoreOutput: config.scoreOutput, labelOutput: config.labelOutput, positiveClassIndex: config.positiveClassIndex, warn: (w) => warnings.push(w) });
     output = model.output;
     await model.session.release();
-    checks.push({ name: 'outputs', ok: true, detail: `onnxruntime loads the model and scores a sample event${warnings.length > 0 ? `; but ${warnings.join('; ')}` : ''}` });
+    checks.push({ name: 'outputs', ok: true, warning: warnings.length > 0, detail: `onnxruntime loads the model${warnings.length > 0 ? `; but ${warnings.join('; ')}` : ' and scores a sample event'}` });
   } catch (error) {
     checks.push({ name: 'outputs', ok: false, detail: message(error) });
   }
@@ -73,7 +75,7 @@ export async function contractReport(config: Config): Promise<ContractReport> {
       checks.push({ name: 'prediction schema', ok: false, detail: message(error) });
     }
   }
-  if (contract.versionFrom === 'file hash') checks.push({ name: 'version', ok: true, detail: `warning: nobody gave the model a version; predictions carry ${contract.version} (set version: in the manifest)` });
+  if (contract.versionFrom === 'file hash') checks.push({ name: 'version', ok: true, warning: true, detail: `nobody gave the model a version; predictions carry ${contract.version} (set version: in the manifest)` });
   return { contract, output, sha256, checks };
 }
 
@@ -126,6 +128,6 @@ export function formatContractReport(report: ContractReport, config: Pick<Config
     lines.push('');
   }
   lines.push('checks');
-  for (const check of report.checks) lines.push(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
+  for (const check of report.checks) lines.push(`  ${!check.ok ? 'FAIL' : check.warning ? 'warn' : 'ok  '} ${check.name}: ${check.detail}`);
   return lines.join('\n');
 }
