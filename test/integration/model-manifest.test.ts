@@ -13,7 +13,7 @@ import { startScorer, waitFor } from '../support/scorer';
 import { zooConfigEnv, zooReference } from '../support/zoo';
 
 /**
- * A model with one float input [N, 10], fed by a manifest from nested Avro fields with category
+ * A model with one float input [N, 9], fed by a manifest from nested Avro fields with category
  * codes, missing: nan and unknown: score-and-flag (XGBoost via onnxmltools, ZipMap-free), on a
  * real broker: the predictions equal Python onnxruntime, a flagged unknown is published with its
  * flag, and a null nested record is dead-lettered naming the field path.
