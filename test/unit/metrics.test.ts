@@ -18,6 +18,7 @@ import { OTHER, UnknownValueCounts } from '../../src/telemetry/unknown-values';
 import { mixedCases } from '../support/mixed';
 import { ROOT, referenceCases, testConfig } from '../support/model';
 import { PROFILE_PATH } from '../support/profile-events';
+import { zooConfigEnv, zooReference } from '../support/zoo';
 import { samples } from '../support/prometheus';
 
 function sampleNames(text: string): Set<string> {
@@ -72,6 +73,15 @@ before(async () => {
   metrics.recordMembershipLost('UNKNOWN_MEMBER_ID');
   metrics.recordMembershipLost('no-such-reason' as never);
   metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, ACKED_AT);
+  // A model whose manifest scores unknown countries and flags them (models/zoo/xgboost): one flagged prediction.
+  const zoo = { ...(await prepare(testConfig(zooConfigEnv('xgboost')), createLogger('silent'))), tracer: trace.getTracer('test') };
+  const zooEvent = zooReference('xgboost').events[0] as Record<string, unknown>;
+  const flaggedEvent = { ...zooEvent, merchant: { ...(zooEvent.merchant as object), country: 'ZZ' } };
+  const zooMessages: SourceMessage[] = [{ topic: 'zoo', partition: 0, offset: '0', key: null, value: zoo.decoder.reader.toBuffer(flaggedEvent), headers: {}, timestamp: '1700000000000' }];
+  const flagged = await processBatch(zoo, zooMessages);
+  flagged.finish();
+  metrics.recordBatch(zooMessages, { predictions: flagged.predictions.length, rejections: flagged.rejections, observation: flagged.observation }, ACKED_AT);
+  await zoo.model.session.release();
   for (const chunk of processed.observation.chunks) drift.observeChunk(chunk, messages);
   drift.finish();
 
@@ -102,7 +112,10 @@ describe('metrics: what one batch records', () => {
     const valid = cases.filter((c) => c.expected === undefined).length;
 
     assert.equal(values.get('stream_scorer_events_consumed_total{topic="in"}'), cases.length);
-    assert.equal(values.get('stream_scorer_predictions_total'), valid);
+    // valid card-fraud events, plus the one flagged zoo prediction
+    assert.equal(values.get('stream_scorer_predictions_total'), valid + 1);
+    assert.equal(values.get('stream_scorer_predictions_flagged_total{reason="UNKNOWN_CATEGORY",column="merchant.country"}'), 1);
+    assert.equal(values.get('stream_scorer_unknown_categories_total{column="merchant.country",value="ZZ"}'), 1);
     assert.equal(values.get('stream_scorer_batches_total{topic="in"}'), 1);
     const byReason = new Map<string, number>();
     for (const c of cases) if (c.expected) byReason.set(c.expected, (byReason.get(c.expected) ?? 0) + 1);
@@ -110,15 +123,16 @@ describe('metrics: what one batch records', () => {
     assert.equal(values.get('stream_scorer_unknown_categories_total{column="channel",value="crypto_atm"}'), 1);
     assert.equal(values.get('stream_scorer_unknown_categories_total{column="country",value="ZZ"}'), 1);
 
-    // Per-message histograms: every event's latency from its Kafka timestamp; one score per prediction.
-    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_count'), cases.length);
-    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_bucket{le="2.5"}'), cases.length, 'all within 2.5 s of their timestamp');
+    // Per-message histograms: every event's latency from its Kafka timestamp; one score per prediction
+    // (+1 everywhere: the zoo batch of one flagged event).
+    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_count'), cases.length + 1);
+    assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_bucket{le="2.5"}'), cases.length + 1, 'all within 2.5 s of their timestamp');
     assert.equal(values.get('stream_scorer_end_to_end_latency_seconds_bucket{le="1"}'), 0);
-    assert.equal(values.get('stream_scorer_prediction_score_count'), valid);
-    assert.equal(values.get('stream_scorer_prediction_score_bucket{le="+Inf"}'), valid);
+    assert.equal(values.get('stream_scorer_prediction_score_count'), valid + 1);
+    assert.equal(values.get('stream_scorer_prediction_score_bucket{le="+Inf"}'), valid + 1);
 
-    for (const stage of ['decode', 'check', 'score', 'encode', 'publish']) assert.equal(values.get(`stream_scorer_stage_duration_seconds_count{stage="${stage}"}`), 1, stage);
-    assert.equal(values.get('stream_scorer_batch_size_sum'), cases.length);
+    for (const stage of ['decode', 'check', 'score', 'encode', 'publish']) assert.equal(values.get(`stream_scorer_stage_duration_seconds_count{stage="${stage}"}`), 2, stage);
+    assert.equal(values.get('stream_scorer_batch_size_sum'), cases.length + 1);
     assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="2"}'), 150 - 111, 'high watermark - next offset to process');
     assert.equal(values.get('stream_scorer_consumer_lag{topic="in",partition="3"}'), 42 - 30, 'a batch fetched but not written is still waiting');
     assert.equal(values.get('stream_scorer_partition_stalled{topic="in",partition="3"}'), 0, 'not stalled before the timeout');
