@@ -19,6 +19,8 @@ COPY patches ./patches
 RUN npm ci --ignore-scripts && npx patch-package --error-on-fail
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The manifest's JSON Schema is compiled in (src/model/manifest.ts imports it).
+COPY schemas ./schemas
 # Compile, drop dev dependencies, and keep ONNX Runtime's linux/<this arch> binaries only (it
 # ships every platform's: ~190 MB less); then check that the native binding loads.
 RUN npm run build \

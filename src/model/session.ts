@@ -41,13 +41,18 @@ async function smokeWidth(session: ort.InferenceSession, plan: FeaturePlan, name
     warn(`no sample event passes the checks (${checked.rejections[0]?.message}); the score output width is checked per batch instead`);
     return undefined;
   }
+  let scores: ort.Tensor;
   try {
     const results = await session.run(feedsFor(plan, checked.features, 0, 1), [names.scores]);
-    return (results[names.scores] as ort.Tensor).data.length;
+    scores = results[names.scores] as ort.Tensor;
   } catch (error) {
     warn(`onnxruntime refused a sample event (${(error as Error).message}); the score output width is checked per batch instead`);
     return undefined;
   }
+  if (scores.type !== 'float32' && scores.type !== 'float64') {
+    throw new ServiceError('CONTRACT_MISMATCH', `score output "${names.scores}" holds ${scores.type} values; scores are float or double (probabilities, a value, a logit): name the right output in the manifest (output.scores) or with MODEL_SCORE_OUTPUT`);
+  }
+  return scores.data.length;
 }
 
 export async function loadModel(contract: ModelContract, options: SessionOptions): Promise<ScoringModel> {
