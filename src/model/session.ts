@@ -64,6 +64,9 @@ export async function loadModel(contract: ModelContract, options: SessionOptions
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // Errors only: onnxruntime writes warnings as plain text on stderr, outside the JSON logs, and
+    // some converters' harmless ones come once per batch (onnxmltools' LightGBM label declared [1]).
+    logSeverityLevel: 3,
     // Spinning threads burn a core waiting for work; on a small machine Kafka I/O needs it more.
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
