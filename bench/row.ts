@@ -152,6 +152,7 @@ async function runScorer(): Promise<() => Promise<void>> {
     progressed: (info) => inner.progressed(info),
     retried: (topic, partition, failure) => inner.retried(topic, partition, failure),
     membershipLost: (reason) => inner.membershipLost(reason),
+    registry: (state) => inner.registry(state),
   });
   return async () => {
     monitoring.stopping();

@@ -20,6 +20,14 @@ export const REJECTIONS = {
     stage: 'decode',
     action: 'The bytes are not an event of the configured writer schema, or declare more than they hold or the decode limits allow (DECODE_MAX_ITEMS, DECODE_MAX_BYTES; docs/dead-letter.md). Check the producer schema and framing.',
   },
+  SCHEMA_NOT_FOUND: {
+    stage: 'decode',
+    action: 'The event is Confluent-framed with a schema id the schema registry does not know (HTTP 404). The producer writes to another registry, or the id was deleted; re-drive once the schema is registered.',
+  },
+  SCHEMA_INCOMPATIBLE: {
+    stage: 'decode',
+    action: 'The schema the event was written with (its registry id) cannot be resolved into the reader schema (INPUT_SCHEMA): a field the reader needs is missing without a default, or a type changed in a way Avro cannot promote. The message names the field. Fix the producer schema (and the subject\'s compatibility setting), or evolve INPUT_SCHEMA.',
+  },
   MISSING_FIELD: {
     stage: 'check',
     action: 'A column the model needs is null or absent. Fix the producer, or re-drive once the field is filled.',

@@ -6,7 +6,7 @@ import { type DeadLetterContext, deadLetterRecord } from './output/dead-letter';
 import { predictionRecord } from './output/predictions';
 import type { OutputRecord, SourceMessage } from './records';
 import { checkBatch } from './stages/check/contract-check';
-import { type EventDecoder, decodeBatch } from './stages/decode';
+import { type EventDecoder, decodeBatch, prepareDecoder } from './stages/decode';
 import { type PredictionContext, encodePredictions } from './stages/encode';
 import { scoreBatch } from './stages/score';
 import { BatchSpans } from './telemetry/message-spans';
@@ -47,6 +47,8 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
   const failpoints = deps.failpoints;
   if (failpoints) beforeProcessing(failpoints, messages);
   const now = deps.now ?? Date.now;
+  // Framed input: writer schemas by id first (throws RegistryUnavailableError: the batch waits).
+  if (deps.decoder.framed) await prepareDecoder(deps.decoder, messages.map((m) => m.value));
   const spans = new BatchSpans(deps.tracer, messages, deps.deadLetter.consumerGroup, deps.recordSpans ?? true);
   const predictions: OutputRecord[] = [];
   const deadLetters: OutputRecord[] = [];

@@ -16,7 +16,8 @@ import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline
 import type { SourceMessage } from './records';
 import { assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
-import { type EventDecoder, createDecoder, loadSchema } from './stages/decode';
+import { type EventDecoder, createDecoder, loadSchema, prepareDecoder } from './stages/decode';
+import { isRegistryUnavailable } from './formats/registry';
 import type { Logger } from './telemetry/logger';
 import type { ServiceObserver } from './telemetry/observer';
 import { spansExported } from './telemetry/span-export';
@@ -136,6 +137,35 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   const defects = new DefectAttempts(config.defectMaxAttempts);
   let batchesWritten = 0;
 
+  let registryWaits = 0;
+  /**
+   * Fetches the writer schemas the batch names and has not seen. An unavailable registry is not
+   * the events' fault: the batch waits (backoff, nothing dead-lettered or committed) and is
+   * fetched again; ids already cached keep flowing on other batches meanwhile.
+   */
+  const writerSchemasReady = async (messages: readonly SourceMessage[], context: BatchContext): Promise<boolean> => {
+    const { topic, partition } = messages[0] as SourceMessage;
+    try {
+      await prepareDecoder(deps.decoder, messages.map((m) => m.value));
+    } catch (error) {
+      if (!isRegistryUnavailable(error)) throw error;
+      registryWaits += 1;
+      stats.retries += 1;
+      observer?.retried(topic, partition, 'registry');
+      observer?.registry({ waiting: true, error: error.message });
+      const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** Math.min(registryWaits, 16)) * (0.5 + Math.random() / 2);
+      logger.warn({ topic, partition, attempt: registryWaits, wait_ms: Math.round(waitMs), registry: error.url, error: error.message }, 'schema registry unavailable: the batch waits and is retried (nothing dead-lettered, nothing committed past it)');
+      await pause(waitMs, context);
+      return false;
+    }
+    if (registryWaits > 0) {
+      logger.info({ attempts: registryWaits }, 'schema registry available again');
+      registryWaits = 0;
+      observer?.registry({ waiting: false });
+    }
+    return true;
+  };
+
   const handle = async (batch: SourceMessage[], context: BatchContext): Promise<BatchOutcome> => {
     const { topic, partition } = batch[0] as SourceMessage;
     const key = `${topic}:${partition}`;
@@ -150,9 +180,11 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         if (messages.length === 0) return committedOutcome;
       }
       if (config.scoreDelayMs > 0) await pause(config.scoreDelayMs, context);
+      if (deps.decoder.framed && !(await writerSchemasReady(messages, context))) return 'retry';
       try {
         processed = await processBatch(deps, messages);
       } catch (defect) {
+        if (isRegistryUnavailable(defect)) throw defect;
         processed = await isolate(deps, messages, defect, logger);
       }
       await context.heartbeat();

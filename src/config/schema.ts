@@ -1,4 +1,4 @@
-import { fieldNameOrNone, hostPort, int, list, num, oneOf, type Parser, str, topicName } from './types';
+import { bool, fieldNameOrNone, hostPort, int, list, num, oneOf, type Parser, str, topicName } from './types';
 
 export interface Setting<T> {
   /** Environment variable, also the key in a config file. */
@@ -36,6 +36,15 @@ export const SETTINGS = {
   outputTopic: setting('OUTPUT_TOPIC', topicName, 'payments.scored', 'Topic predictions are published to.'),
   deadLetterTopic: setting('DEAD_LETTER_TOPIC', topicName, 'payments.dead-letter', 'Topic for events that cannot be scored honestly.'),
   startFrom: setting('START_FROM', oneOf('earliest', 'latest'), 'earliest', 'Where a new consumer group starts reading.'),
+  inputFormat: setting('INPUT_FORMAT', oneOf('avro', 'confluent'), 'avro', 'How input values are written: avro (plain Avro binary of INPUT_WRITER_SCHEMA, or INPUT_SCHEMA) or confluent (the Confluent wire format: magic byte 0, a 4-byte schema id, then Avro written with the schema registered under that id in SCHEMA_REGISTRY_URL; resolved into INPUT_SCHEMA). See docs/schema-registry.md.'),
+  outputFormat: setting('OUTPUT_FORMAT', oneOf('avro', 'confluent'), 'avro', 'How predictions are written: avro (plain Avro binary of PREDICTION_SCHEMA) or confluent (wire format with the id PREDICTION_SCHEMA has under the output subject in SCHEMA_REGISTRY_URL). Dead letters always keep the bytes as received.'),
+  schemaRegistryUrl: optional('SCHEMA_REGISTRY_URL', str(), 'Base URL of a Confluent-API schema registry (e.g. http://registry:8081, or Apicurio\'s http://host:8080/apis/ccompat/v7); required by INPUT_FORMAT=confluent and OUTPUT_FORMAT=confluent.'),
+  schemaRegistryUsernameFile: optional('SCHEMA_REGISTRY_USERNAME_FILE', str(), 'File holding the registry\'s basic-auth username (e.g. a mounted Secret key), together with SCHEMA_REGISTRY_PASSWORD_FILE.'),
+  schemaRegistryPasswordFile: optional('SCHEMA_REGISTRY_PASSWORD_FILE', str(), 'File holding the registry\'s basic-auth password. Credentials are read from files only, never from the environment.'),
+  schemaRegistryTlsCaFile: optional('SCHEMA_REGISTRY_TLS_CA_FILE', str(), 'PEM file with the CA certificate(s) of an https registry (default: the system CAs).'),
+  schemaRegistryTimeoutMs: setting('SCHEMA_REGISTRY_TIMEOUT_MS', int(100, 120_000), 5_000, 'Time-out of one registry request. A registry that does not answer in time is unavailable: the batch waits and retries (nothing is dead-lettered for it).'),
+  schemaRegistrySubjectStrategy: setting('SCHEMA_REGISTRY_SUBJECT_STRATEGY', oneOf('topic', 'record', 'topic-record'), 'topic', 'Subject naming, as Confluent\'s serializers: topic (<topic>-value), record (the record\'s full name), topic-record (<topic>-<full name>). Used for the start-up check of the input subject and for the output subject.'),
+  schemaRegistryAutoRegister: setting('SCHEMA_REGISTRY_AUTO_REGISTER', bool(), true, 'OUTPUT_FORMAT=confluent: register PREDICTION_SCHEMA under the output subject at start-up (true), or only look its id up (false: it must be registered already). A compatibility refusal stops start-up with the registry\'s answer.'),
   inputSchema: setting('INPUT_SCHEMA', str(), 'schemas/payment-event.avsc', 'Reader schema of input events (.avsc path).'),
   inputWriterSchema: optional('INPUT_WRITER_SCHEMA', str(), 'Writer schema of input events when it differs from the reader schema (.avsc path).'),
   decodeMaxItems: optional('DECODE_MAX_ITEMS', int(1, 2_147_483_647), 'Most array items plus map entries one input event may declare; an event declaring more is dead-lettered as UNDECODABLE_AVRO before it is decoded (docs/dead-letter.md). Default: the largest max.message.bytes of the input topics, read at start-up (the Kafka default, 1048588, when it cannot be read). Whatever the setting, an event may not declare more items than it has bytes (only items of zero-byte types such as null or empty records could), so the default refuses nothing that fits the topic; set it lower to bound what one decoded event takes in memory.'),

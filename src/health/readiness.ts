@@ -14,7 +14,11 @@ export interface ReadinessReport {
     readonly broker_reachable: boolean;
     /** `topic[partition]` of each stalled partition; ready only when empty. */
     readonly partitions_stalled: readonly string[];
+    /** not used (no registry), available, or waiting: a batch waits for the registry (not ready). */
+    readonly schema_registry: 'not used' | 'available' | 'waiting';
   };
+  /** Why the registry is waited for: its last error. */
+  readonly schema_registry_error?: string;
   /** Why each partition of `partitions_stalled` is stalled. */
   readonly stalled: readonly StalledPartitionReport[];
 }
@@ -35,6 +39,8 @@ export interface StalledPartitionReport {
 export class Readiness {
   modelLoaded = false;
   consumerJoined = false;
+  /** undefined: no registry; otherwise whether a batch waits for it, and why. */
+  registry: { waiting: boolean; error?: string } | undefined;
   /** The stalled partitions right now (PartitionProgress.stalled). */
   stalledPartitions: () => readonly StalledPartition[] = () => [];
   private last: { at: number; ok: boolean } | undefined;
@@ -67,10 +73,12 @@ export class Readiness {
       consumer_joined: this.consumerJoined,
       broker_reachable: broker,
       partitions_stalled: stalled.map((s) => partitionName(s.topic, s.partition)),
+      schema_registry: this.registry === undefined ? ('not used' as const) : this.registry.waiting ? ('waiting' as const) : ('available' as const),
     };
     return {
-      ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0,
+      ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0 && checks.schema_registry !== 'waiting',
       checks,
+      ...(this.registry?.waiting && this.registry.error ? { schema_registry_error: this.registry.error } : {}),
       stalled: stalled.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.offset, lag: s.lag, since: new Date(s.since).toISOString(), stalled_for_ms: s.stalledForMs, retries: s.retries })),
     };
   }

@@ -4,7 +4,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Rejection } from '../errors';
-import type { KafkaFailure } from '../kafka/errors';
+import type { RetryCause } from './observer';
 import { LOST_MEMBERSHIP, type LostMembershipReason } from '../kafka/membership';
 import type { DriftMonitor } from '../monitor/drift';
 import type { SourceMessage } from '../records';
@@ -49,7 +49,7 @@ const BATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3_600];
 // Finer at the bottom, where most scores are; the 0.1 steps match the training profile's bins.
 const SCORE_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
-const FAILURES: ReadonlySet<string> = new Set<KafkaFailure>(['transient', 'fenced', 'permanent']);
+const FAILURES: ReadonlySet<string> = new Set<RetryCause>(['transient', 'fenced', 'permanent', 'registry']);
 
 export interface MetricsOptions {
   readonly serviceName: string;
@@ -200,7 +200,7 @@ export class ServiceMetrics {
   }
 
   /** A batch of the partition was not written and will be retried. */
-  recordRetry(topic: string, partition: number, failure: KafkaFailure): void {
+  recordRetry(topic: string, partition: number, failure: RetryCause): void {
     // The label stays bounded even if a caller passes something outside the union.
     this.retries.add(1, { topic, partition: String(partition), failure: FAILURES.has(failure) ? failure : 'other' });
   }

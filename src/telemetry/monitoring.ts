@@ -159,6 +159,9 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
         if (monitor) for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
       });
     },
+    registry(state) {
+      readiness.registry = { waiting: state.waiting, ...(state.error !== undefined ? { error: state.error } : {}) };
+    },
     membershipLost(reason) {
       safely('a lost membership', () => metrics.recordMembershipLost(reason));
     },

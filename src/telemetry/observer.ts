@@ -1,4 +1,7 @@
 import type { KafkaFailure } from '../kafka/errors';
+
+/** Why a batch is tried again: a Kafka failure, or a schema registry that could not be asked. */
+export type RetryCause = KafkaFailure | 'registry';
 import type { LostMembershipReason } from '../kafka/membership';
 import type { ProcessedBatch } from '../pipeline';
 import type { SourceMessage } from '../records';
@@ -19,7 +22,9 @@ export interface ServiceObserver {
   /** Every output of the batch was acknowledged by the broker. */
   written(messages: readonly SourceMessage[], processed: ProcessedBatch): void;
   /** A batch of the partition was not written and will be fetched and tried again. */
-  retried(topic: string, partition: number, failure: KafkaFailure): void;
+  retried(topic: string, partition: number, failure: RetryCause): void;
+  /** A batch waits for the schema registry (waiting), or batches pass it again. */
+  registry(state: { readonly waiting: boolean; readonly error?: string }): void;
   /** The coordinator said this consumer lost its group membership; it stopped writing its partitions and rejoins. */
   membershipLost(reason: LostMembershipReason): void;
 }
