@@ -136,7 +136,9 @@ export type ServiceErrorCode =
   /** The brokers refused the client's credentials or the TLS handshake failed: a configuration or secret problem. */
   | 'KAFKA_AUTH_FAILED'
   /** A batch failed DEFECT_MAX_ATTEMPTS times with an error that is neither a broker nor a network error and could not be isolated to a record. */
-  | 'INTERNAL_DEFECT';
+  | 'INTERNAL_DEFECT'
+  /** The schema registry could not be asked within STARTUP_TIMEOUT_MS at start-up. */
+  | 'REGISTRY_UNAVAILABLE';
 
 export class ServiceError extends Error {
   constructor(

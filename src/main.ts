@@ -50,11 +50,12 @@ async function main(argv: string[]): Promise<number> {
     const { createKafka } = await import('./kafka/client');
     const { loadSchema } = await import('./stages/decode');
     const { verifyTopics, formatReport } = await import('./verify/verify');
+    const { predictionReader } = await import('./formats/confluent');
     const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-verify` }, logger);
     const report = await verifyTopics(
       kafka,
       { inputs: config.inputTopics, output: config.outputTopic, deadLetter: config.deadLetterTopic },
-      loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA'),
+      predictionReader(loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA'), config.outputFormat),
       config.processingGuarantee === 'exactly-once',
     );
     process.stdout.write(`${formatReport(report)}\n`);

@@ -16,8 +16,10 @@ import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline
 import type { SourceMessage } from './records';
 import { assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
-import { type EventDecoder, createDecoder, loadSchema, prepareDecoder } from './stages/decode';
-import { isRegistryUnavailable } from './formats/registry';
+import { loadSchema, prepareDecoder } from './stages/decode';
+import { inputDecoder } from './formats/input';
+import { type Registry, createRegistry, isRegistryUnavailable, registrySettings } from './formats/registry';
+import { checkInputSubjects, describeInputSubject, predictionSchemaId, untilRegistryAnswers } from './formats/subjects';
 import type { Logger } from './telemetry/logger';
 import type { ServiceObserver } from './telemetry/observer';
 import { spansExported } from './telemetry/span-export';
@@ -35,18 +37,8 @@ export interface RunningService {
 
 export const SERVICE_VERSION = '0.1.0';
 
-/**
- * The input decoder with its per-event bounds: DECODE_MAX_ITEMS / DECODE_MAX_BYTES, or by default
- * the largest record the input topics accept (Kafka's default until the broker has been asked).
- */
-export function inputDecoder(config: Config, inputMaxMessageBytes?: number): EventDecoder {
-  const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
-  const writer = config.inputWriterSchema ? loadSchema(config.inputWriterSchema, 'INPUT_WRITER_SCHEMA') : undefined;
-  return createDecoder(reader, writer, { maxItems: config.decodeMaxItems, maxBytes: config.decodeMaxBytes, maxMessageBytes: inputMaxMessageBytes });
-}
-
 /** Everything that can be checked without a broker: config, schemas, model contract. */
-export async function prepare(config: Config, logger: Logger): Promise<Omit<PipelineDeps, 'tracer'>> {
+export async function prepare(config: Config, logger: Logger): Promise<Omit<PipelineDeps, 'tracer'> & { readonly registry: Registry | undefined }> {
   const modelSha256 = verifyModelFile(config.modelPath, config.modelSha256);
   const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion, manifestPath: config.modelManifest });
   const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
@@ -60,6 +52,22 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
     positiveClassIndex: config.positiveClassIndex,
     warn: (message) => logger.warn({ model: contract.name }, message),
   });
+  const settings = registrySettings(config);
+  const registry = settings ? createRegistry(settings) : undefined;
+  const required = contract.inputs.map((c) => c.path);
+  if (registry && config.inputFormat === 'confluent') {
+    for (const report of await untilRegistryAnswers(() => checkInputSubjects(registry, config, reader, required), config.startupTimeoutMs, logger)) {
+      const { ok, text } = describeInputSubject(report);
+      if (ok) logger.info({ subject: report.subject, schema_id: report.latestId }, text);
+      else logger.error({ subject: report.subject, schema_id: report.latestId }, text);
+    }
+  }
+  let schemaId: number | undefined;
+  if (registry && config.outputFormat === 'confluent') {
+    const registered = await untilRegistryAnswers(() => predictionSchemaId(registry, config, predictionType, readSchemaJson(config.predictionSchema, 'PREDICTION_SCHEMA')), config.startupTimeoutMs, logger);
+    schemaId = registered.id;
+    logger.info({ subject: registered.subject, schema_id: registered.id }, 'predictions are written in the Confluent wire format');
+  }
   const prediction = {
     type: predictionType,
     modelName: contract.name,
@@ -67,6 +75,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
     eventIdField: config.eventIdField,
     eventTimeField: config.eventTimeField,
     classes: model.output.kind === 'regressor' ? [] : model.output.classes,
+    ...(schemaId !== undefined ? { schemaId } : {}),
   };
   assertPredictionSchemaFits(prediction, eventFields, { topics: config.inputTopics }, `PREDICTION_SCHEMA=${config.predictionSchema}`);
   const unchecked = contract.inputs.filter((i) => i.kind === 'categorical' && !i.categories).map((i) => i.name);
@@ -87,7 +96,8 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
     'model contract read from the ONNX graph',
   );
   return {
-    decoder: inputDecoder(config),
+    decoder: inputDecoder(config, { ...(registry ? { registry } : {}), required }),
+    registry,
     model,
     prediction,
     deadLetter: { consumerGroup: config.groupId, modelName: contract.name, modelVersion: contract.version },
@@ -119,7 +129,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   const inputLimit = Math.max(...limits.filter((l) => config.inputTopics.includes(l.topic)).map((l) => l.maxMessageBytes));
   const deps: PipelineDeps = {
     ...prepared,
-    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : inputDecoder(config, inputLimit),
+    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required: prepared.model.contract.inputs.map((c) => c.path) }),
     deadLetter: { ...prepared.deadLetter, maxRecordBytes: limits.find((l) => l.topic === config.deadLetterTopic)?.maxMessageBytes },
     tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
     recordSpans: spansExported(),

@@ -14,6 +14,18 @@ export function frameSchemaId(value: Buffer): number | string {
   return value.readInt32BE(1);
 }
 
+/** Reads predictions as OUTPUT_FORMAT wrote them (the scorer's own PREDICTION_SCHEMA either way). */
+export function predictionReader(type: { fromBuffer(buffer: Buffer): unknown }, format: 'avro' | 'confluent'): { fromBuffer(value: Buffer): unknown } {
+  if (format === 'avro') return type;
+  return {
+    fromBuffer(value) {
+      const id = frameSchemaId(value);
+      if (typeof id === 'string') throw new Error(id);
+      return type.fromBuffer(value.subarray(FRAME_BYTES));
+    },
+  };
+}
+
 // One scratch buffer: a framed value is encoded in place behind its header and copied out once.
 let scratch = Buffer.allocUnsafe(64 * 1024);
 

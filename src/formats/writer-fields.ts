@@ -46,3 +46,28 @@ export function pathsMissingInWriter(reader: avro.Type, writer: avro.Type, paths
   }
   return missing;
 }
+
+/**
+ * The reader field path at which a writer schema cannot be resolved (avsc says "cannot read
+ * "string" as "long"" without saying where), or undefined when it cannot tell.
+ */
+export function unresolvableField(reader: avro.Type, writer: avro.Type, prefix = ''): string | undefined {
+  const readerFields = fieldsOf(reader);
+  const writerFields = fieldsOf(writer);
+  if (!readerFields || !writerFields) return undefined;
+  for (const field of readerFields) {
+    const names = [field.name, ...aliasesOf(field)];
+    const written = writerFields.find((f) => names.includes(f.name));
+    const path = `${prefix}${field.name}`;
+    if (!written) {
+      if ((field as { defaultValue?: () => unknown }).defaultValue?.() === undefined) return path;
+      continue;
+    }
+    try {
+      field.type.createResolver(written.type);
+    } catch {
+      return unresolvableField(field.type, written.type, `${path}.`) ?? path;
+    }
+  }
+  return undefined;
+}

@@ -17,7 +17,7 @@ export interface ScanOptions {
  * when the scan began, without keeping the records. A throwaway consumer group, nothing
  * committed, deleted afterwards. For tools (`stream-scorer drift`), not the hot path.
  */
-export async function scanTopic(kafka: Kafka, topic: string, options: ScanOptions, onBatch: (messages: SourceMessage[]) => void): Promise<{ records: number; complete: boolean }> {
+export async function scanTopic(kafka: Kafka, topic: string, options: ScanOptions, onBatch: (messages: SourceMessage[]) => void | Promise<void>): Promise<{ records: number; complete: boolean }> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -59,7 +59,7 @@ export async function scanTopic(kafka: Kafka, topic: string, options: ScanOption
           nextOffset.set(batch.partition, next);
           lastProgress = Date.now();
           try {
-            if (messages.length > 0) onBatch(messages);
+            if (messages.length > 0) await onBatch(messages);
           } catch (error) {
             failure = error as Error;
           }

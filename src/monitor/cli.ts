@@ -2,7 +2,9 @@ import type { Config } from '../config/schema';
 import { ServiceError } from '../errors';
 import { createKafka } from '../kafka/client';
 import { readContract } from '../model/contract';
-import { createDecoder, loadSchema } from '../stages/decode';
+import { inputDecoder } from '../formats/input';
+import { predictionReader } from '../formats/confluent';
+import { loadSchema } from '../stages/decode';
 import type { Logger } from '../telemetry/logger';
 import { driftOptions } from '../telemetry/monitoring';
 import type { DriftReport } from './drift';
@@ -75,9 +77,7 @@ export async function runDriftCommand(config: Config, logger: Logger, argv: read
   const profilePath = config.driftProfile ?? defaultProfilePath(config.modelPath);
   if (!profilePath) throw new ServiceError('CONFIG_INVALID', `no training profile: set DRIFT_PROFILE or put profile.json next to MODEL_PATH=${config.modelPath}`);
   const profile = loadProfile(profilePath);
-  const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion });
-  const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
-  const writer = config.inputWriterSchema ? loadSchema(config.inputWriterSchema, 'INPUT_WRITER_SCHEMA') : undefined;
+  const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion, manifestPath: config.modelManifest });
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-drift`, security: config }, logger);
   const result = await driftFromTopics(
     kafka,
@@ -87,7 +87,11 @@ export async function runDriftCommand(config: Config, logger: Logger, argv: read
       readCommitted: config.processingGuarantee === 'exactly-once',
       ...(args.since !== undefined ? { since: args.since } : {}),
     },
-    { contract, decoder: createDecoder(reader, writer, { maxItems: config.decodeMaxItems, maxBytes: config.decodeMaxBytes }), predictionType: loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA') },
+    {
+      contract,
+      decoder: inputDecoder(config, { required: contract.inputs.map((c) => c.path) }),
+      readPrediction: predictionReader(loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA'), config.outputFormat),
+    },
     profile,
     driftOptions(config),
   );

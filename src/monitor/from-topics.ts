@@ -1,9 +1,8 @@
-import type avro from 'avsc';
 import type { Kafka } from '../kafka/client';
 import { scanTopic } from '../kafka/scan';
 import type { ModelContract } from '../model/contract';
 import { checkBatch } from '../stages/check/contract-check';
-import { type EventDecoder, decodeBatch } from '../stages/decode';
+import { type EventDecoder, decodeBatch, prepareDecoder } from '../stages/decode';
 import { DriftMonitor, type DriftOptions, type DriftReport } from './drift';
 import type { TrainingProfile } from './profile';
 
@@ -31,7 +30,7 @@ export interface TopicDriftResult {
 export async function driftFromTopics(
   kafka: Kafka,
   sources: TopicDriftSources,
-  model: { contract: ModelContract; decoder: EventDecoder; predictionType: avro.Type },
+  model: { contract: ModelContract; decoder: EventDecoder; readPrediction: { fromBuffer(value: Buffer): unknown } },
   profile: TrainingProfile,
   options: Omit<DriftOptions, 'mode'>,
 ): Promise<TopicDriftResult> {
@@ -40,7 +39,8 @@ export async function driftFromTopics(
   let inputRecords = 0;
   let complete = true;
   for (const topic of sources.inputTopics) {
-    const result = await scanTopic(kafka, topic, scan, (messages) => {
+    const result = await scanTopic(kafka, topic, scan, async (messages) => {
+      await prepareDecoder(model.decoder, messages.map((m) => m.value));
       const decoded = decodeBatch(
         model.decoder,
         messages.map((m) => m.value),
@@ -62,7 +62,7 @@ export async function driftFromTopics(
         if (!message.value) continue;
         let prediction: { event_time?: number | null; score?: number };
         try {
-          prediction = model.predictionType.fromBuffer(message.value) as typeof prediction;
+          prediction = model.readPrediction.fromBuffer(message.value) as typeof prediction;
         } catch {
           continue;
         }

@@ -4,7 +4,7 @@ import { type Rejection, ServiceError, reject } from '../errors';
 import { type BoundsCheck, DEFAULT_MAX_MESSAGE_BYTES, type DecodeBounds, boundsFor, compileBounds } from '../formats/avro-bounds';
 import { FRAME_BYTES, frameSchemaId } from '../formats/confluent';
 import type { SchemaSource } from '../formats/registry';
-import { pathsMissingInWriter } from '../formats/writer-fields';
+import { pathsMissingInWriter, unresolvableField } from '../formats/writer-fields';
 
 export type InputEvent = Readonly<Record<string, unknown>>;
 
@@ -76,7 +76,8 @@ export function createFramedDecoder(reader: avro.Type, registry: SchemaSource, r
 
 /** Why a writer schema cannot be read as the reader schema, naming the fields avsc names. */
 function incompatibility(reader: avro.Type, writer: avro.Type, id: number, error: Error): Rejection {
-  return reject('SCHEMA_INCOMPATIBLE', `writer schema id ${id} (${writer.name ?? writer.typeName}) cannot be read as ${reader.name ?? 'the reader schema'}: ${error.message}`);
+  const field = unresolvableField(reader, writer);
+  return reject('SCHEMA_INCOMPATIBLE', `writer schema id ${id} (${writer.name ?? writer.typeName}) cannot be read as ${reader.name ?? 'the reader schema'}${field ? ` at field ${field}` : ''}: ${error.message}`, field);
 }
 
 /**

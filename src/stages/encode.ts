@@ -1,4 +1,5 @@
 import type avro from 'avsc';
+import { encodeFramed } from '../formats/confluent';
 import { type Rejection, reject } from '../errors';
 import type { SourceMessage } from '../records';
 import type { InputEvent } from './decode';
@@ -14,6 +15,8 @@ export interface PredictionContext {
   readonly eventTimeField: string;
   /** Labels of the probability columns, published with every prediction; [] for a regressor. */
   readonly classes: readonly string[];
+  /** OUTPUT_FORMAT=confluent: the registry id predictions are framed with. */
+  readonly schemaId?: number;
 }
 
 /** One prediction as handed to avsc: the field names of schemas/prediction.avsc. */
@@ -95,7 +98,7 @@ export function encodePredictions(
     const outcome = { score: scored.scores[r] as number, probabilities, label: scored.labels[r] ?? null, flags: flags.get(r) ?? NONE };
     const prediction = buildPrediction(ctx, events[index] as InputEvent, messages[index] as SourceMessage, outcome, scoredAt);
     try {
-      values[r] = ctx.type.toBuffer(prediction);
+      values[r] = ctx.schemaId === undefined ? ctx.type.toBuffer(prediction) : encodeFramed(ctx.type, ctx.schemaId, prediction);
     } catch (error) {
       rejections[r] = reject('ENCODE_FAILED', `prediction does not fit the prediction schema: ${(error as Error).message}`);
     }

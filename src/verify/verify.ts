@@ -1,4 +1,3 @@
-import type avro from 'avsc';
 import { readTopic } from '../kafka/reader';
 import type { Kafka } from '../kafka/client';
 import { H } from '../output/headers';
@@ -32,7 +31,12 @@ function lastText(value: HeaderValue): string | undefined {
   return last === undefined || last === null ? undefined : last.toString();
 }
 
-export function account(inputs: readonly SourceMessage[], predictions: readonly SourceMessage[], deadLetters: readonly SourceMessage[], predictionType: avro.Type, complete = true): VerifyReport {
+/** The prediction schema's avsc Type, or predictionReader's framed reader. */
+export interface PredictionDecoder {
+  fromBuffer(value: Buffer): unknown;
+}
+
+export function account(inputs: readonly SourceMessage[], predictions: readonly SourceMessage[], deadLetters: readonly SourceMessage[], predictionType: PredictionDecoder, complete = true): VerifyReport {
   const outputs = new Map<string, number>();
   for (const input of inputs) outputs.set(`${input.topic}/${input.partition}/${input.offset}`, 0);
   let foreign = 0;
@@ -85,7 +89,7 @@ export function account(inputs: readonly SourceMessage[], predictions: readonly 
 export async function verifyTopics(
   kafka: Kafka,
   topics: { inputs: readonly string[]; output: string; deadLetter: string },
-  predictionType: avro.Type,
+  predictionType: PredictionDecoder,
   readCommitted: boolean,
 ): Promise<VerifyReport> {
   const inputs: SourceMessage[] = [];
