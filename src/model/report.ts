@@ -3,6 +3,8 @@ import { ServiceError } from '../errors';
 import { assertPredictionSchemaFits, checkEventFields, readSchemaJson } from '../stages/check/prediction-fit';
 import { assertSchemaFitsContract } from '../stages/check/schema-fit';
 import { loadSchema } from '../stages/decode';
+import { type Registry, type RegistrySettings, createRegistry, registrySettings, subjectFor } from '../formats/registry';
+import { checkInputSubjects, describeInputSubject } from '../formats/subjects';
 import { type ModelContract, readContract } from './contract';
 import { sha256File } from './integrity';
 import type { OutputPlan } from './outputs';
@@ -75,8 +77,42 @@ export async function contractReport(config: Config): Promise<ContractReport> {
       checks.push({ name: 'prediction schema', ok: false, detail: message(error) });
     }
   }
+  await registryChecks(config, contract, checks);
   if (contract.versionFrom === 'file hash') checks.push({ name: 'version', ok: true, warning: true, detail: `nobody gave the model a version; predictions carry ${contract.version} (set version: in the manifest)` });
   return { contract, output, sha256, checks };
+}
+
+/** With a registry: can INPUT_SCHEMA read the latest input version, and is the prediction schema registered. */
+async function registryChecks(config: Config, contract: ModelContract, checks: ContractCheck[]): Promise<void> {
+  if (config.inputFormat !== 'confluent' && config.outputFormat !== 'confluent') return;
+  let registry: Registry;
+  try {
+    registry = createRegistry(registrySettings(config) as RegistrySettings);
+  } catch (error) {
+    checks.push({ name: 'schema registry', ok: false, detail: message(error) });
+    return;
+  }
+  try {
+    if (config.inputFormat === 'confluent') {
+      const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
+      for (const report of await checkInputSubjects(registry, config, reader, contract.inputs.map((c) => c.path))) {
+        const { ok, text } = describeInputSubject(report);
+        checks.push({ name: `input subject ${report.subject}`, ok, detail: text });
+      }
+    }
+    if (config.outputFormat === 'confluent') {
+      const type = loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA');
+      const subject = subjectFor(config.schemaRegistrySubjectStrategy, config.outputTopic, type.name);
+      const id = await registry.lookup(subject, readSchemaJson(config.predictionSchema, 'PREDICTION_SCHEMA'));
+      checks.push(
+        id !== undefined
+          ? { name: `output subject ${subject}`, ok: true, detail: `PREDICTION_SCHEMA is registered there as id ${id}` }
+          : { name: `output subject ${subject}`, ok: config.schemaRegistryAutoRegister, warning: true, detail: `PREDICTION_SCHEMA is not registered there${config.schemaRegistryAutoRegister ? ' yet; start-up registers it (SCHEMA_REGISTRY_AUTO_REGISTER=true)' : ', and SCHEMA_REGISTRY_AUTO_REGISTER=false: start-up will refuse'}` },
+      );
+    }
+  } catch (error) {
+    checks.push({ name: 'schema registry', ok: false, detail: message(error) });
+  }
 }
 
 function table(rows: readonly (readonly string[])[]): string[] {

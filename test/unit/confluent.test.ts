@@ -158,8 +158,8 @@ describe('registry answers, classified', () => {
   });
 
   it('finds model fields a writer lacks, through the reader\'s aliases and nested records', () => {
-    const nestedReader = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'm', type: ['null', { type: 'record', name: 'M', fields: [{ name: 'country', type: 'string', aliases: ['ctry'] }] }] }] });
-    const nestedWriter = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'm', type: ['null', { type: 'record', name: 'M', fields: [{ name: 'ctry', type: 'string' }] }] }] });
+    const nestedReader = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'm', type: ['null', { type: 'record', name: 'M', fields: [{ name: 'country', type: 'string', aliases: ['ctry'] }] }] }] } as avro.Schema);
+    const nestedWriter = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'm', type: ['null', { type: 'record', name: 'M', fields: [{ name: 'ctry', type: 'string' }] }] }] } as avro.Schema);
     assert.deepEqual(pathsMissingInWriter(nestedReader, nestedWriter, [['m', 'country']]), []);
     assert.deepEqual(pathsMissingInWriter(nestedReader, nestedWriter, [['m', 'city'], ['n']]), ['m.city', 'n']);
   });
