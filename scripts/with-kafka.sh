@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs a command with a Kafka broker: the one named by KAFKA_BROKERS, or else a local broker
 # this script starts (scripts/kafka.sh) and stops again afterwards, whatever the outcome.
+# WITH_SCHEMA_REGISTRY=1: the command also gets a schema registry (scripts/with-schema-registry.sh).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if [[ "${WITH_SCHEMA_REGISTRY:-}" == 1 ]]; then
+  set -- "$here/with-schema-registry.sh" "$@"
+fi
 
 if [[ -n "${KAFKA_BROKERS:-}" ]]; then
   exec "$@"
