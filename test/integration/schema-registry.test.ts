@@ -8,7 +8,8 @@ import avro from 'avsc';
 import { H } from '../../src/output/headers';
 import type { RunningService } from '../../src/service';
 import { collect, createTestTopics, produce, testKafka } from '../support/kafka';
-import { MODEL_PATH, referenceCases } from '../support/model';
+import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, referenceCases } from '../support/model';
+import { pythonConsume, pythonProduce } from '../support/python-check';
 import { projectRegistryPid, registerSchema, registryCall, registryUrl, schemaJson, setCompatibility } from '../support/registry';
 import { startScorer, waitFor } from '../support/scorer';
 
@@ -202,5 +203,40 @@ describe('integration: Confluent wire format with a real schema registry', () =>
     const deadLetters = await collect(kafka, topics.deadLetter, 0, 1_000);
     assert.equal(outputs.length, 41, 'every event predicted');
     assert.equal(deadLetters.length, 0, 'nothing dead-lettered for the outage');
+  });
+
+  it('independent clients: confluent-kafka\'s serializer writes the input, its deserializer and fastavro read framed and plain output', async () => {
+    const framedOut = await createTestTopics(kafka, 'registry-python');
+    const plainOut = await createTestTopics(kafka, 'registry-python-plain');
+    const cases = referenceCases().slice(0, 60);
+    const schemaId = pythonProduce(framedOut.input, INPUT_SCHEMA, `${framedOut.input}-value`, cases.map((c) => ({ key: String(c.event.card_id), value: c.event })));
+    assert.ok(Number.isInteger(schemaId));
+
+    const framed = await startScorer(framedOut, { INPUT_FORMAT: 'confluent', OUTPUT_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: registryUrl() });
+    scorers.push(framed);
+    // The same input read by a second group, publishing plain Avro.
+    const plain = await startScorer({ ...plainOut, input: framedOut.input }, { INPUT_FORMAT: 'confluent', OUTPUT_FORMAT: 'avro', SCHEMA_REGISTRY_URL: registryUrl() });
+    scorers.push(plain);
+    await waitFor(() => framed.stats.consumed >= cases.length && plain.stats.consumed >= cases.length, 60_000, 'both scorers to consume the python-framed events');
+
+    const byId = new Map(cases.map((c) => [c.event.event_id, c]));
+    for (const [records, what] of [
+      [pythonConsume(framedOut.output, cases.length, 'confluent'), 'framed output, AvroDeserializer'],
+      [pythonConsume(plainOut.output, cases.length, 'plain', PREDICTION_SCHEMA), 'plain output, fastavro'],
+    ] as const) {
+      assert.equal(records.length, cases.length, what);
+      let worst = 0;
+      for (const record of records) {
+        const prediction = record.value as { event_id: string; score: number; label: string; classes: string[]; model_name: string };
+        const expected = byId.get(prediction.event_id);
+        assert.ok(expected, `${what}: ${prediction.event_id}`);
+        assert.equal(record.key, String(expected.event.card_id), `${what}: same key`);
+        worst = Math.max(worst, Math.abs(prediction.score - (expected.probabilities[1] as number)));
+        assert.equal(prediction.label, String(expected.label));
+        assert.deepEqual(prediction.classes, ['0', '1']);
+        assert.equal(prediction.model_name, 'card-fraud');
+      }
+      assert.ok(worst <= 1e-5, `${what}: max |score - python reference| = ${worst}`);
+    }
   });
 });
