@@ -14,14 +14,23 @@ export function frameSchemaId(value: Buffer): number | string {
   return value.readInt32BE(1);
 }
 
-/** Reads predictions as OUTPUT_FORMAT wrote them (the scorer's own PREDICTION_SCHEMA either way). */
+/**
+ * Reads predictions as OUTPUT_FORMAT writes them (the scorer's own PREDICTION_SCHEMA either way),
+ * for verify and drift. With confluent, a value that is not framed, or whose body does not decode,
+ * is read as plain Avro: a topic written before OUTPUT_FORMAT changed holds both.
+ */
 export function predictionReader(type: { fromBuffer(buffer: Buffer): unknown }, format: 'avro' | 'confluent'): { fromBuffer(value: Buffer): unknown } {
   if (format === 'avro') return type;
   return {
     fromBuffer(value) {
-      const id = frameSchemaId(value);
-      if (typeof id === 'string') throw new Error(id);
-      return type.fromBuffer(value.subarray(FRAME_BYTES));
+      if (typeof frameSchemaId(value) === 'number') {
+        try {
+          return type.fromBuffer(value.subarray(FRAME_BYTES));
+        } catch {
+          // not a framed prediction after all: a plain one whose first byte is 0
+        }
+      }
+      return type.fromBuffer(value);
     },
   };
 }
