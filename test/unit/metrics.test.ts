@@ -150,7 +150,7 @@ describe('metrics: what one batch records', () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     let response = await fetch(`${server.url}/readyz`);
     assert.equal(response.status, 503);
-    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false, partitions_stalled: [] });
+    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false, partitions_stalled: [], schema_registry: 'not used' });
     readiness.modelLoaded = true;
     readiness.consumerJoined = true;
     assert.equal((await fetch(`${server.url}/readyz`)).status, 503, 'broker not reachable');
@@ -176,6 +176,7 @@ describe('metrics: what one batch records', () => {
       consumer_joined: true,
       broker_reachable: true,
       partitions_stalled: ['in[3]'],
+      schema_registry: 'not used',
       stalled: [{ topic: 'in', partition: 3, offset: '30', lag: 12, since: new Date(since).toISOString(), stalled_for_ms: STALL_TIMEOUT + 1_500, retries: 2 }],
     });
     let values = samples(await (await fetch(`${server.url}/metrics`)).text());
