@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import avro from 'avsc';
 import { FRAME_BYTES, encodeFramed, frameSchemaId, predictionReader } from '../../src/formats/confluent';
-import { RegistryUnavailableError, type SchemaLookup, type SchemaSource, classifyRegistryError, subjectFor } from '../../src/formats/registry';
+import { RegistryUnavailableError, type SchemaLookup, type SchemaSource, classifyRegistryError, registrySettings, subjectFor } from '../../src/formats/registry';
+import { testConfig } from '../support/model';
 import { pathsMissingInWriter } from '../../src/formats/writer-fields';
 import { createFramedDecoder, decodeBatch, prepareDecoder } from '../../src/stages/decode';
 
@@ -162,5 +166,26 @@ describe('registry answers, classified', () => {
     const nestedWriter = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'm', type: ['null', { type: 'record', name: 'M', fields: [{ name: 'ctry', type: 'string' }] }] }] } as avro.Schema);
     assert.deepEqual(pathsMissingInWriter(nestedReader, nestedWriter, [['m', 'country']]), []);
     assert.deepEqual(pathsMissingInWriter(nestedReader, nestedWriter, [['m', 'city'], ['n']]), ['m.city', 'n']);
+  });
+});
+
+describe('registry settings', () => {
+  it('a format that needs a registry without SCHEMA_REGISTRY_URL, half a credential pair, a bad URL: CONFIG_INVALID naming the key', () => {
+    assert.throws(() => registrySettings(testConfig({ INPUT_FORMAT: 'confluent' })), /CONFIG_INVALID: INPUT_FORMAT=confluent need\(s\) SCHEMA_REGISTRY_URL/);
+    assert.throws(() => registrySettings(testConfig({ OUTPUT_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: 'registry:8081' })), /SCHEMA_REGISTRY_URL=registry:8081: must be http:\/\/ or https:\/\//);
+    assert.throws(() => registrySettings(testConfig({ SCHEMA_REGISTRY_URL: 'http://r:8081', SCHEMA_REGISTRY_USERNAME_FILE: '/nope' })), /SCHEMA_REGISTRY_USERNAME_FILE and SCHEMA_REGISTRY_PASSWORD_FILE go together/);
+    assert.throws(() => registrySettings(testConfig({ SCHEMA_REGISTRY_URL: 'http://r:8081', SCHEMA_REGISTRY_USERNAME_FILE: '/nope/u', SCHEMA_REGISTRY_PASSWORD_FILE: '/nope/p' })), /SCHEMA_REGISTRY_USERNAME_FILE=\/nope\/u: cannot read it \(ENOENT\)/);
+    assert.equal(registrySettings(testConfig()), undefined, 'no registry, no format that needs one');
+  });
+
+  it('reads credentials and the CA from files, trailing newline dropped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'registry-secrets-'));
+    writeFileSync(join(dir, 'u'), 'scorer\n');
+    writeFileSync(join(dir, 'p'), 's3cret\n');
+    writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n');
+    const settings = registrySettings(
+      testConfig({ SCHEMA_REGISTRY_URL: 'https://r:8081/apis/ccompat/v7/', SCHEMA_REGISTRY_USERNAME_FILE: join(dir, 'u'), SCHEMA_REGISTRY_PASSWORD_FILE: join(dir, 'p'), SCHEMA_REGISTRY_TLS_CA_FILE: join(dir, 'ca.pem') }),
+    );
+    assert.deepEqual(settings, { url: 'https://r:8081/apis/ccompat/v7', timeoutMs: 5000, username: 'scorer', password: 's3cret', caPem: '-----BEGIN CERTIFICATE-----' });
   });
 });
