@@ -583,14 +583,17 @@ describe('Kubernetes manifests (k8s/): rendered with kustomize, validated offlin
       }
       const otlp = new URL(data.OTEL_EXPORTER_OTLP_ENDPOINT ?? assert.fail(`${target}: OTEL_EXPORTER_OTLP_ENDPOINT is set`));
       const otlpPort = Number(otlp.port || (otlp.protocol === 'https:' ? 443 : 80));
-      const expected = new Set(['53/UDP', '53/TCP', `${otlpPort}/TCP`, ...brokerPorts(data.KAFKA_BROKERS ?? '').map((p) => `${p}/TCP`)]);
+      // A registry (SCHEMA_REGISTRY_URL) needs its own egress rule; without one, none is open.
+      const registry = data.SCHEMA_REGISTRY_URL ? new URL(data.SCHEMA_REGISTRY_URL) : undefined;
+      const registryPorts = registry ? [`${Number(registry.port || (registry.protocol === 'https:' ? 443 : 80))}/TCP`] : [];
+      const expected = new Set(['53/UDP', '53/TCP', `${otlpPort}/TCP`, ...brokerPorts(data.KAFKA_BROKERS ?? '').map((p) => `${p}/TCP`), ...registryPorts]);
       const actual = new Set<string>();
       for (const rule of spec.egress) {
         assert.ok(rule.to?.length, `${target}: every egress rule names its destinations (no allow-all)`);
         assert.ok(rule.ports?.length, `${target}: every egress rule names its ports`);
         for (const p of rule.ports ?? []) actual.add(`${p.port}/${p.protocol ?? 'TCP'}`);
       }
-      assert.deepEqual([...actual].sort(), [...expected].sort(), `${target}: egress ports are exactly DNS, KAFKA_BROKERS and OTEL_EXPORTER_OTLP_ENDPOINT`);
+      assert.deepEqual([...actual].sort(), [...expected].sort(), `${target}: egress ports are exactly DNS, KAFKA_BROKERS, OTEL_EXPORTER_OTLP_ENDPOINT and SCHEMA_REGISTRY_URL (if set)`);
       // The OTLP rule leads to the collector pods.
       const collector = (find(objects, 'Deployment', 'otel-collector').spec as { template: PodTemplate }).template.metadata?.labels ?? {};
       const otlpRule = spec.egress.find((r) => (r.ports ?? []).some((p) => p.port === otlpPort));
