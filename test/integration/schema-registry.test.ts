@@ -3,12 +3,13 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { spawnSync } from 'node:child_process';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { H } from '../../src/output/headers';
 import type { RunningService } from '../../src/service';
 import { collect, createTestTopics, produce, testKafka } from '../support/kafka';
-import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, referenceCases } from '../support/model';
+import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT, referenceCases } from '../support/model';
 import { pythonConsume, pythonProduce } from '../support/python-check';
 import { projectRegistryPid, registerSchema, registryCall, registryUrl, schemaJson, setCompatibility } from '../support/registry';
 import { startScorer, waitFor } from '../support/scorer';
@@ -237,6 +238,48 @@ describe('integration: Confluent wire format with a real schema registry', () =>
         assert.equal(prediction.model_name, 'card-fraud');
       }
       assert.ok(worst <= 1e-5, `${what}: max |score - python reference| = ${worst}`);
+    }
+  });
+
+  it('a registry stopped mid-stream and started again (refused connections, then the same store): events wait, then flow, none lost or dead-lettered', async () => {
+    // A registry of this test's own, with a file store so that a restart keeps its schemas and ids.
+    const env = { ...process.env, SCHEMA_REGISTRY_PORT: '18091', SCHEMA_REGISTRY_JVM_OPTS: `-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(mkdtempSync(join(tmpdir(), 'registry-store-')), 'registry')}` };
+    const script = join(ROOT, 'scripts/schema-registry.sh');
+    const control = (command: 'start' | 'stop'): string => {
+      const result = spawnSync(script, [command], { env, encoding: 'utf8', timeout: 180_000 });
+      if (result.status !== 0) throw new Error(`schema-registry.sh ${command}: ${result.stderr}`);
+      return result.stdout.trim().split('\n').pop() as string;
+    };
+    const url = control('start');
+    try {
+      const own = new SchemaRegistry({ host: url });
+      const topics = await createTestTopics(kafka, 'registry-restart', 2);
+      const subject = `${topics.input}-value`;
+      const id1 = (await own.register({ type: SchemaType.AVRO, schema: JSON.stringify(v1) }, { subject })).id;
+      const events = referenceCases().map((c) => (c as { event: Event }).event);
+      const scorer = await startScorer(topics, { INPUT_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: url, SCHEMA_REGISTRY_TIMEOUT_MS: '500', RETRY_BACKOFF_MAX_MS: '1000' });
+      scorers.push(scorer);
+      await produce(kafka, topics.input, [{ key: 'warm', value: await own.encode(id1, events[0] as Event), partition: 1 }]);
+      await waitFor(() => scorer.stats.consumed >= 1, 30_000, 'the first v1 event');
+      const id2 = (await own.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject })).id;
+      const v2Events = await Promise.all(events.slice(1, 21).map(async (e) => ({ key: String(e.event_id), value: await own.encode(id2, asV2(e)), partition: 0 })));
+      const v1Events = await Promise.all(events.slice(21, 41).map(async (e) => ({ key: String(e.event_id), value: await own.encode(id1, e), partition: 1 })));
+
+      control('stop');
+      await produce(kafka, topics.input, [...v2Events, ...v1Events]);
+      await waitFor(() => scorer.stats.consumed >= 21, 30_000, 'the cached-id events while the registry is down');
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.equal(scorer.stats.consumed, 21, 'the v2 events wait for the registry');
+      assert.ok(scorer.stats.retries >= 2, `the waiting batch was retried (${scorer.stats.retries})`);
+
+      assert.equal(control('start'), url);
+      await waitFor(() => scorer.stats.consumed >= 41, 60_000, 'the v2 events once the registry is back');
+      const outputs = await collect(kafka, topics.output, 41);
+      const deadLetters = await collect(kafka, topics.deadLetter, 0, 1_000);
+      assert.equal(outputs.length, 41, 'every event predicted');
+      assert.equal(deadLetters.length, 0, 'nothing dead-lettered for the outage');
+    } finally {
+      control('stop');
     }
   });
 });
