@@ -150,8 +150,13 @@ export function createRegistry(settings: RegistrySettings): Registry {
       }
     },
     async register(subject, schema) {
+      // Not client.register(): it refuses any subject whose compatibility is not the one it is
+      // given (BACKWARD by default) and sets that level on a new subject. A scorer must neither
+      // judge nor change a subject's compatibility: the registry's own check decides. So the
+      // client's HTTP resource is called directly (same middlewares: time-out, auth, TLS).
+      const api = (client as unknown as { api: { Subject: { register(request: unknown): Promise<{ data(): { id: number } }> } } }).api;
       try {
-        return (await client.register(avroOf(schema), { subject })).id;
+        return (await api.Subject.register({ subject, body: { schema: avroOf(schema).schema } })).data().id;
       } catch (error) {
         return fail(error, url, `POST /subjects/${subject}/versions`);
       }
@@ -160,7 +165,8 @@ export function createRegistry(settings: RegistrySettings): Registry {
       try {
         return await client.getRegistryIdBySchema(subject, avroOf(schema));
       } catch (error) {
-        if (classifyRegistryError(error) === 404) return undefined;
+        // The client rewraps a 404 here as a plain ConfluentSchemaRegistryError, without the status.
+        if (classifyRegistryError(error) === 404 || (error as Error).name === 'ConfluentSchemaRegistryError') return undefined;
         return fail(error, url, `POST /subjects/${subject}`);
       }
     },

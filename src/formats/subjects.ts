@@ -3,7 +3,7 @@ import type { Config } from '../config/schema';
 import { ServiceError } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { type Registry, isRegistryUnavailable, subjectFor } from './registry';
-import { pathsMissingInWriter } from './writer-fields';
+import { pathsMissingInWriter, unresolvableField } from './writer-fields';
 
 /**
  * What the registry says about the subjects stream-scorer reads and writes, checked at start-up
@@ -34,7 +34,8 @@ export async function checkInputSubjects(registry: Registry, config: Config, rea
     try {
       if (!latest.type.equals(reader)) reader.createResolver(latest.type);
     } catch (error) {
-      unreadable = (error as Error).message;
+      const field = unresolvableField(reader, latest.type);
+      unreadable = `${field ? `at field ${field}: ` : ''}${(error as Error).message}`;
     }
     const report: InputSubjectReport = { topic, subject, latestId: latest.id, missingModelFields: pathsMissingInWriter(reader, latest.type, modelPaths) };
     reports.push(unreadable === undefined ? report : { ...report, unreadable });

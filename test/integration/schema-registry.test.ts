@@ -12,7 +12,8 @@ import { collect, createTestTopics, produce, testKafka } from '../support/kafka'
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT, referenceCases } from '../support/model';
 import { pythonConsume, pythonProduce } from '../support/python-check';
 import { projectRegistryPid, registerSchema, registryCall, registryUrl, schemaJson, setCompatibility } from '../support/registry';
-import { startScorer, waitFor } from '../support/scorer';
+import { contractReport } from '../../src/model/report';
+import { scorerConfig, startScorer, waitFor } from '../support/scorer';
 
 /**
  * Confluent-framed Avro against a real registry (Apicurio, Confluent API) and the real broker.
@@ -281,5 +282,29 @@ describe('integration: Confluent wire format with a real schema registry', () =>
     } finally {
       control('stop');
     }
+  });
+
+  it('start-up: contract reports a latest input version the model cannot use; a registry refusing the prediction schema stops the start with its answer', async () => {
+    const topics = await createTestTopics(kafka, 'registry-startup', 1);
+    const subject = `${topics.input}-value`;
+    await registerSchema(subject, v1);
+    await setCompatibility(subject, 'NONE');
+    await registerSchema(subject, dropsAmount);
+    const report = await contractReport(scorerConfig(topics, { INPUT_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: registryUrl() }));
+    const check = report.checks.find((c) => c.name === `input subject ${subject}`);
+    assert.equal(check?.ok, false);
+    assert.match(check?.detail ?? '', /INPUT_SCHEMA cannot read the latest version of .*\(id \d+\): at field amount: /);
+
+    // The output subject holds a prediction schema with a required field ours lacks; FULL refuses ours.
+    const outputSubject = `${topics.output}-value`;
+    const prediction = schemaJson('schemas/prediction.avsc');
+    await registerSchema(outputSubject, { ...prediction, fields: [...prediction.fields, { name: 'region', type: 'string' }] });
+    await setCompatibility(outputSubject, 'FULL');
+    await assert.rejects(
+      startScorer(topics, { OUTPUT_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: registryUrl() }),
+      /SCHEMA_INVALID: the schema registry refused PREDICTION_SCHEMA=.* under subject .*\.scored-value: .*Incompatible/,
+    );
+    // Without auto-registration, an unregistered prediction schema is refused too.
+    await assert.rejects(startScorer(topics, { OUTPUT_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: registryUrl(), SCHEMA_REGISTRY_AUTO_REGISTER: 'false' }), /is not registered under subject .* SCHEMA_REGISTRY_AUTO_REGISTER=false/);
   });
 });
