@@ -88,6 +88,8 @@ TLS_DIR="$KAFKA_DATA_DIR/tls"
 
 log() { echo "kafka: $*" >&2; }
 die() { echo "kafka: ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib/processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/processes.sh"
 
 # ---------------------------------------------------------------- provision
 pom_hash() { { sha256sum "$POM" | cut -d' ' -f1; echo "$KAFKA_VERSION"; } | sha256sum | cut -d' ' -f1; }
@@ -123,7 +125,6 @@ provision() {
 }
 
 # ---------------------------------------------------------------- process helpers
-read_pid() { if [[ -f "$PID_FILE" ]]; then tr -dc '0-9' <"$PID_FILE" || true; fi; }
 
 # Alive and really our broker (guards against PID reuse after a reboot/kill -9).
 pid_is_ours() {
@@ -134,10 +135,7 @@ pid_is_ours() {
   [[ "$cmd" == *kafka.Kafka* && "$cmd" == *"$PROPS"* ]]
 }
 
-proc_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo '?'; }
 
-# shellcheck disable=SC2016  # $0/$1 expand in the child bash
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null; }
 
 # Real Kafka API call without a JVM: ApiVersions v0 request over bash /dev/tcp,
 # succeeds when a response with our correlation id comes back (needs the broker
@@ -399,29 +397,6 @@ cmd_pid() {
   return 3
 }
 
-stop_pid() {
-  local pid="$1" i
-  log "stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
-  kill -CONT "$pid" 2>/dev/null || true   # in case a test SIGSTOPped it
-  for ((i = 0; i < KAFKA_STOP_TIMEOUT * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    # a zombie (exited, not yet reaped by its parent) counts as stopped
-    [[ "$(proc_state "$pid")" == Z ]] && break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null && [[ "$(proc_state "$pid")" != Z ]]; then
-    log "pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      [[ "$(proc_state "$pid")" == Z ]] && break
-      sleep 0.1
-    done
-  fi
-  # give the reaper a moment so that callers see the pid gone
-  for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-}
 
 cmd_stop() {
   local pid
@@ -430,7 +405,7 @@ cmd_stop() {
   exec {lock}>"$KAFKA_DATA_DIR/.lock"
   flock "$lock"
   if pid="$(running_pid)"; then
-    stop_pid "$pid"
+    stop_pid "$pid" "$KAFKA_STOP_TIMEOUT"
     rm -f "$PID_FILE"
     echo "kafka: stopped (pid $pid)"
   else
@@ -540,7 +515,7 @@ cmd_start() {
     show_failure
     # no need for a graceful shutdown of a broker that never came up
     KAFKA_STOP_TIMEOUT=$((KAFKA_STOP_TIMEOUT < 10 ? KAFKA_STOP_TIMEOUT : 10))
-    stop_pid "$pid"
+    stop_pid "$pid" "$KAFKA_STOP_TIMEOUT"
     rm -f "$PID_FILE"
     exit 1
   fi

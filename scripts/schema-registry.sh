@@ -75,6 +75,8 @@ URL="http://$HOST:$SCHEMA_REGISTRY_PORT$API_PATH"
 
 log() { echo "schema-registry: $*" >&2; }
 die() { echo "schema-registry: ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib/processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/processes.sh"
 
 # ---------------------------------------------------------------- provision
 # Everything that goes into the build: the wrapper project and the settings that resolve it.
@@ -124,7 +126,6 @@ provision() {
 }
 
 # ---------------------------------------------------------------- process helpers
-read_pid() { if [[ -f "$PID_FILE" ]]; then tr -dc '0-9' <"$PID_FILE" || true; fi; }
 
 # Alive and really the registry of this instance dir (guards against PID reuse).
 pid_is_ours() {
@@ -134,7 +135,6 @@ pid_is_ours() {
   [[ "$cmd" == *"-Dstream-scorer.schema-registry.instance=$SCHEMA_REGISTRY_DATA_DIR "* && "$cmd" == *quarkus-run.jar* ]]
 }
 
-proc_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo '?'; }
 
 running_pid() {
   local pid
@@ -143,8 +143,6 @@ running_pid() {
   return 1
 }
 
-# shellcheck disable=SC2016  # $0/$1 expand in the child bash
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null; }
 
 answers() { curl -fsS -o /dev/null --max-time 2 "$URL/subjects" 2>/dev/null; }
 
@@ -159,28 +157,6 @@ show_failure() {
   echo "---- registry log: $LOG ----" >&2
 }
 
-stop_pid() {
-  local pid="$1" i
-  log "stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
-  kill -CONT "$pid" 2>/dev/null || true   # in case a test SIGSTOPped it
-  for ((i = 0; i < SCHEMA_REGISTRY_STOP_TIMEOUT * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    [[ "$(proc_state "$pid")" == Z ]] && break   # exited, not yet reaped by its parent
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null && [[ "$(proc_state "$pid")" != Z ]]; then
-    log "pid $pid still alive after ${SCHEMA_REGISTRY_STOP_TIMEOUT}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      [[ "$(proc_state "$pid")" == Z ]] && break
-      sleep 0.1
-    done
-  fi
-  # give the reaper a moment so that callers see the pid gone
-  for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-}
 
 # ---------------------------------------------------------------- commands
 cmd_start() {
@@ -247,7 +223,7 @@ cmd_start() {
       log "registry did not answer $URL/subjects within ${SCHEMA_REGISTRY_START_TIMEOUT}s"
       show_failure
       SCHEMA_REGISTRY_STOP_TIMEOUT=$((SCHEMA_REGISTRY_STOP_TIMEOUT < 5 ? SCHEMA_REGISTRY_STOP_TIMEOUT : 5))
-      stop_pid "$pid"
+      stop_pid "$pid" "$SCHEMA_REGISTRY_STOP_TIMEOUT"
       rm -f "$PID_FILE"
       exit 1
     fi
@@ -263,7 +239,7 @@ cmd_stop() {
   flock "$lock"
   local pid
   if pid="$(running_pid)"; then
-    stop_pid "$pid"
+    stop_pid "$pid" "$SCHEMA_REGISTRY_STOP_TIMEOUT"
     rm -f "$PID_FILE"
     echo "schema-registry: stopped (pid $pid)"
   else
