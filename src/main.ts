@@ -92,6 +92,9 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP: hot swap of the model (docs/model-lifecycle.md), once the service runs; never a stop.
+  let onHangUp: () => void = () => logger.warn({ signal: 'SIGHUP' }, 'SIGHUP before the model is loaded: ignored');
+  process.on('SIGHUP', () => onHangUp());
 
   try {
     if (command === 'demo') {
@@ -103,6 +106,11 @@ async function main(argv: string[]): Promise<number> {
       const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
       try {
         const service = await startService(config, logger, monitoring.observer);
+        monitoring.setReloader(() => service.reload('admin'));
+        onHangUp = () => {
+          logger.info({ signal: 'SIGHUP', model_path: config.modelPath }, 'SIGHUP: reloading the model');
+          void service.reload('SIGHUP');
+        };
         await Promise.race([service.done, stopRequested]);
         monitoring.stopping();
         await service.stop();

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import type avro from 'avsc';
 import { trace } from '@opentelemetry/api';
 import type { Config } from './config/schema';
 import { DefectAttempts, describeError, isolateDefects } from './defects';
@@ -11,10 +12,12 @@ import { classifyKafkaError } from './kafka/errors';
 import { createOutputWriter } from './kafka/output-writer';
 import { readContract } from './model/contract';
 import { verifyModelFile } from './model/integrity';
+import { type ModelLease, ModelHolder, ModelReloader, type ReloadOutcome, type ReloadTrigger, type ServingModel, loadCandidate, profilePathFor } from './model/reload';
 import { loadModel } from './model/session';
+import { type ModelWatcher, modelFiles, watchModel } from './model/watch';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
 import type { SourceMessage } from './records';
-import { assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
+import { type EventFieldSamples, assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
 import { loadSchema, prepareDecoder } from './stages/decode';
 import { inputDecoder } from './formats/input';
@@ -27,8 +30,14 @@ import { ServiceStats } from './telemetry/stats';
 
 export interface RunningService {
   readonly stats: ServiceStats;
+  /** The model serving now (it changes on a hot swap). */
   readonly modelName: string;
   readonly modelVersion: string;
+  /**
+   * Loads MODEL_PATH as it is on disk now beside the serving model, checks it, and swaps it in
+   * between batches; a refused one leaves the serving model in place. See docs/model-lifecycle.md.
+   */
+  reload(trigger: ReloadTrigger): Promise<ReloadOutcome>;
   /** Resolves when the service stopped on request; rejects when it stopped on a fatal error. */
   readonly done: Promise<void>;
   /** Finishes the in-flight batch, commits it, leaves the group and disconnects. */
@@ -38,7 +47,15 @@ export interface RunningService {
 export const SERVICE_VERSION = '0.1.0';
 
 /** Everything that can be checked without a broker: config, schemas, model contract. */
-export async function prepare(config: Config, logger: Logger): Promise<Omit<PipelineDeps, 'tracer'> & { readonly registry: Registry | undefined }> {
+export interface Prepared extends Omit<PipelineDeps, 'tracer'> {
+  readonly registry: Registry | undefined;
+  /** What a hot-swap candidate is checked against, read once at start-up. */
+  readonly reader: avro.Type;
+  readonly eventFields: EventFieldSamples;
+  readonly modelSha256: string;
+}
+
+export async function prepare(config: Config, logger: Logger): Promise<Prepared> {
   const modelSha256 = verifyModelFile(config.modelPath, config.modelSha256);
   const contract = readContract(config.modelPath, { name: config.modelName, version: config.modelVersion, manifestPath: config.modelManifest });
   const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
@@ -98,6 +115,9 @@ export async function prepare(config: Config, logger: Logger): Promise<Omit<Pipe
   return {
     decoder: inputDecoder(config, { ...(registry ? { registry } : {}), required }),
     registry,
+    reader,
+    eventFields,
+    modelSha256,
     model,
     prediction,
     deadLetter: { consumerGroup: config.groupId, modelName: contract.name, modelVersion: contract.version },
@@ -127,14 +147,64 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   }
   const outputLimits = limits.filter((l) => l.topic === config.outputTopic || l.topic === config.deadLetterTopic);
   const inputLimit = Math.max(...limits.filter((l) => config.inputTopics.includes(l.topic)).map((l) => l.maxMessageBytes));
+  const decoderFor = (required: readonly (readonly string[])[]) => inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required });
   const deps: PipelineDeps = {
     ...prepared,
-    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required: prepared.model.contract.inputs.map((c) => c.path) }),
+    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : decoderFor(prepared.model.contract.inputs.map((c) => c.path)),
     deadLetter: { ...prepared.deadLetter, maxRecordBytes: limits.find((l) => l.topic === config.deadLetterTopic)?.maxMessageBytes },
     tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
     recordSpans: spansExported(),
     failpoints: failpointsFrom(config),
   };
+  // The serving model, its prediction and dead-letter contexts and decoder: read once per batch
+  // (handle leases it), replaced between batches by a hot swap.
+  const profilePath = profilePathFor(config);
+  const holder = new ModelHolder(
+    { model: deps.model, prediction: deps.prediction, deadLetter: deps.deadLetter, decoder: deps.decoder, sha256: prepared.modelSha256, profile: undefined },
+    (error, serving) => logger.warn({ model: serving.prediction.modelName, model_version: serving.prediction.modelVersion, error: error.message }, 'releasing the swapped-out onnxruntime session failed'),
+  );
+  const batchDeps = (serving: ServingModel): PipelineDeps => ({ ...deps, model: serving.model, prediction: serving.prediction, deadLetter: serving.deadLetter, decoder: serving.decoder });
+  let watcher: ModelWatcher | undefined;
+  const reloader = new ModelReloader(
+    holder,
+    (current) =>
+      loadCandidate({
+        config,
+        reader: prepared.reader,
+        eventFields: prepared.eventFields,
+        current,
+        decoderFor,
+        warn: (message) => logger.warn({ model_path: config.modelPath }, `reload candidate: ${message}`),
+      }),
+    (outcome, serving) => {
+      watcher?.accept();
+      if (outcome.result === 'ok') {
+        logger.info(
+          { event: 'model_reload', result: 'ok', trigger: outcome.trigger, model: outcome.model.name, model_version: outcome.model.version, model_sha256: outcome.model.sha256, previous_version: outcome.previous?.version, profile: serving.profile?.path },
+          `model ${outcome.model.name} ${outcome.model.version} swapped in for ${outcome.previous?.version}: batches from now on are scored by it`,
+        );
+      } else {
+        logger.error(
+          { event: 'model_reload', result: 'refused', trigger: outcome.trigger, check: outcome.check, file: outcome.file, reason: outcome.reason, model: outcome.model.name, model_version: outcome.model.version },
+          `new model refused by the ${outcome.check} check (${outcome.file}): ${outcome.model.name} ${outcome.model.version} keeps serving`,
+        );
+      }
+      observer?.modelReloaded?.(outcome, serving.profile);
+    },
+  );
+  if (config.modelReloadWatch || config.modelReloadPollMs > 0) {
+    watcher = watchModel({
+      modelPath: config.modelPath,
+      companions: modelFiles(config.modelPath, config.modelManifest, profilePath),
+      watch: config.modelReloadWatch,
+      pollMs: config.modelReloadPollMs,
+      debounceMs: config.modelReloadDebounceMs,
+      onChange: (how) => {
+        void reloader.reload(how);
+      },
+      onError: (error) => logger.warn({ model_path: config.modelPath, error: error.message }, 'watching the model folder failed; SIGHUP or POST /admin/reload still reload it'),
+    });
+  }
   const writer = createOutputWriter(kafka, config.processingGuarantee, {
     retries: config.producerRetries,
     consumerGroup: config.groupId,
@@ -153,10 +223,10 @@ export async function startService(config: Config, logger: Logger, observer?: Se
    * the events' fault: the batch waits (backoff, nothing dead-lettered or committed) and is
    * fetched again; ids already cached keep flowing on other batches meanwhile.
    */
-  const writerSchemasReady = async (messages: readonly SourceMessage[], context: BatchContext): Promise<boolean> => {
+  const writerSchemasReady = async (current: PipelineDeps, messages: readonly SourceMessage[], context: BatchContext): Promise<boolean> => {
     const { topic, partition } = messages[0] as SourceMessage;
     try {
-      await prepareDecoder(deps.decoder, messages.map((m) => m.value));
+      await prepareDecoder(current.decoder, messages.map((m) => m.value));
     } catch (error) {
       if (!isRegistryUnavailable(error)) throw error;
       registryWaits += 1;
@@ -181,6 +251,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     const key = `${topic}:${partition}`;
     let messages = batch;
     let processed: ProcessedBatch | undefined;
+    let lease: ModelLease | undefined;
     try {
       const committed = await writer.claim(topic, partition);
       if (committed !== undefined) {
@@ -190,13 +261,18 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         if (messages.length === 0) return committedOutcome;
       }
       if (config.scoreDelayMs > 0) await pause(config.scoreDelayMs, context);
-      if (deps.decoder.framed && !(await writerSchemasReady(messages, context))) return 'retry';
+      // The model is read once per batch: a swap takes effect between batches, never within one.
+      lease = holder.acquire();
+      const current = batchDeps(lease.serving);
+      if (current.decoder.framed && !(await writerSchemasReady(current, messages, context))) return 'retry';
       try {
-        processed = await processBatch(deps, messages);
+        processed = await processBatch(current, messages);
       } catch (defect) {
         if (isRegistryUnavailable(defect)) throw defect;
-        processed = await isolate(deps, messages, defect, logger);
+        processed = await isolate(current, messages, defect, logger);
       }
+      // Scored: the session is no longer needed by this batch (a swapped-out one may be released).
+      lease.release();
       await context.heartbeat();
       // Scoring takes time, and the process may have been frozen: if the group has given the
       // partition to another member meanwhile, writing now would only make duplicates.
@@ -259,6 +335,8 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       await writer.reset(topic, partition);
       await pause(waitMs, context);
       return 'retry';
+    } finally {
+      lease?.release();
     }
     attempts.delete(key);
     processed.finish();
@@ -312,8 +390,10 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      watcher?.close();
       await consumer.stop();
       await writer.disconnect();
+      await holder.close();
     })();
     return stopping;
   };
@@ -322,7 +402,18 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     await writer.disconnect().catch(() => undefined);
     throw error;
   });
-  return { stats, modelName: deps.prediction.modelName, modelVersion: deps.prediction.modelVersion, done, stop };
+  return {
+    stats,
+    get modelName() {
+      return holder.current.prediction.modelName;
+    },
+    get modelVersion() {
+      return holder.current.prediction.modelVersion;
+    },
+    reload: (trigger) => reloader.reload(trigger),
+    done,
+    stop,
+  };
 }
 
 /**

@@ -21,6 +21,22 @@ export interface ReadinessReport {
   readonly schema_registry_error?: string;
   /** Why each partition of `partitions_stalled` is stalled. */
   readonly stalled: readonly StalledPartitionReport[];
+  /** The last hot swap of the model, if any: informative only (a refused one leaves the old model serving, still ready). */
+  readonly model_reload?: ModelReloadReport;
+}
+
+export interface ModelReloadReport {
+  readonly last: 'ok' | 'refused';
+  /** ISO time of the outcome. */
+  readonly at: string;
+  readonly trigger: string;
+  /** The model serving after it. */
+  readonly model: string;
+  readonly model_version: string;
+  /** refused: the check that failed, its file and message. */
+  readonly check?: string;
+  readonly file?: string;
+  readonly reason?: string;
 }
 
 export interface StalledPartitionReport {
@@ -41,6 +57,8 @@ export class Readiness {
   consumerJoined = false;
   /** undefined: no registry; otherwise whether a batch waits for it, and why. */
   registry: { waiting: boolean; error?: string } | undefined;
+  /** The last hot swap (ok or refused), shown in /readyz; never makes it unready. */
+  modelReload: ModelReloadReport | undefined;
   /** The stalled partitions right now (PartitionProgress.stalled). */
   stalledPartitions: () => readonly StalledPartition[] = () => [];
   private last: { at: number; ok: boolean } | undefined;
@@ -79,6 +97,7 @@ export class Readiness {
       ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0 && checks.schema_registry !== 'waiting',
       checks,
       ...(this.registry?.waiting && this.registry.error ? { schema_registry_error: this.registry.error } : {}),
+      ...(this.modelReload ? { model_reload: this.modelReload } : {}),
       stalled: stalled.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.offset, lag: s.lag, since: new Date(s.since).toISOString(), stalled_for_ms: s.stalledForMs, retries: s.retries })),
     };
   }

@@ -8,6 +8,11 @@ export interface HealthHandlers {
   readiness(): Promise<ReadinessReport>;
   /** The live drift report (JSON); undefined when drift is not monitored. */
   drift?(): unknown;
+  /**
+   * POST /admin/reload (admin endpoint; absent: 404): reload the model from MODEL_PATH. Resolves
+   * with the outcome; ok false answers 409 (refused, the old model keeps serving) or 503 (no model yet).
+   */
+  reload?(): Promise<{ readonly status: 200 | 409 | 503; readonly body: unknown }>;
 }
 
 export interface HealthServer {
@@ -25,10 +30,22 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * /healthz (the process is alive and its event loop turns), /readyz (see Readiness),
- * /metrics (Prometheus) and /drift (the live drift report, JSON). Nothing else.
+ * /metrics (Prometheus) and /drift (the live drift report, JSON); and, when `reload` is given,
+ * the admin endpoint POST /admin/reload. Nothing else.
  */
 export async function startHealthServer(host: string, port: number, handlers: HealthHandlers, onError?: (error: Error) => void): Promise<HealthServer> {
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    if ((request.url ?? '/').split('?')[0] === '/admin/reload' && handlers.reload) {
+      if (request.method !== 'POST') {
+        response.setHeader('allow', 'POST');
+        send(response, 405, JSON_TYPE, '{"error":"method not allowed"}\n');
+        return;
+      }
+      request.resume();
+      const { status, body } = await handlers.reload();
+      send(response, status, JSON_TYPE, `${JSON.stringify(body)}\n`);
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('allow', 'GET, HEAD');
       send(response, 405, JSON_TYPE, '{"error":"method not allowed"}\n');
@@ -41,7 +58,7 @@ export async function startHealthServer(host: string, port: number, handlers: He
         return;
       case '/readyz': {
         const report = await handlers.readiness();
-        const body = { status: report.ready ? 'ready' : 'not ready', ...report.checks, ...(report.stalled.length > 0 ? { stalled: report.stalled } : {}) };
+        const body = { status: report.ready ? 'ready' : 'not ready', ...report.checks, ...(report.stalled.length > 0 ? { stalled: report.stalled } : {}), ...(report.model_reload ? { model_reload: report.model_reload } : {}) };
         send(response, report.ready ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
         return;
       }

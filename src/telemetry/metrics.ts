@@ -33,6 +33,7 @@ export const METRIC = {
   batchRetries: 'stream_scorer_batch_retries',
   membershipsLost: 'stream_scorer_group_memberships_lost',
   modelInfo: 'stream_scorer_model_info',
+  modelReloads: 'stream_scorer_model_reloads',
   predictionScore: 'stream_scorer_prediction_score',
   ready: 'stream_scorer_ready',
   driftPsi: 'stream_scorer_drift_psi',
@@ -81,6 +82,7 @@ export class ServiceMetrics {
   private readonly batches: Counter;
   private readonly retries: Counter;
   private readonly membershipsLost: Counter;
+  private readonly modelReloads: Counter;
   private readonly stages: Histogram;
   private readonly batchSizes: Histogram;
   private readonly latency = new FastHistogram(
@@ -114,6 +116,9 @@ export class ServiceMetrics {
     this.deadLetters = meter.createCounter(METRIC.deadLetters, { description: 'Dead letters published and acknowledged, by reason code.' });
     this.batches = meter.createCounter(METRIC.batches, { description: 'Kafka batches written and acknowledged.' });
     this.retries = meter.createCounter(METRIC.batchRetries, { description: 'Batches not written (broker or network error, fenced producer) and fetched again to be retried, by input partition and failure class.' });
+    this.modelReloads = meter.createCounter(METRIC.modelReloads, { description: 'Hot-swap attempts of the model: result="ok" (swapped in between batches) or "refused" (a check failed; the old model keeps serving).' });
+    // Both series exist from the start, so a rate or an alert on refusals has a zero to start from.
+    for (const result of ['ok', 'refused']) this.modelReloads.add(0, { result });
     this.membershipsLost = meter.createCounter(METRIC.membershipsLost, { description: 'Times the group coordinator said this consumer was no longer a member (or the group had moved on); it stopped writing its partitions and rejoined. By coordinator error.' });
     this.stages = meter.createHistogram(METRIC.stageDuration, {
       description: 'Time per batch in each stage; publish is from the end of the pipeline to the broker acknowledging every output.',
@@ -186,11 +191,15 @@ export class ServiceMetrics {
     this.model = { name, version };
   }
 
+  recordModelReload(result: 'ok' | 'refused'): void {
+    this.modelReloads.add(1, { result });
+  }
+
   setReady(ready: boolean): void {
     this.readyState = ready;
   }
 
-  setDriftMonitor(monitor: DriftMonitor): void {
+  setDriftMonitor(monitor: DriftMonitor | undefined): void {
     this.drift = monitor;
   }
 

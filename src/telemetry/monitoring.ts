@@ -6,6 +6,8 @@ import { createBrokerProbe } from '../kafka/probe';
 import { DriftMonitor, type DriftEvent } from '../monitor/drift';
 import { defaultProfilePath, loadProfile } from '../monitor/profile';
 import { isoTime } from '../monitor/report';
+import type { ReloadOutcome } from '../model/reload';
+import type { TrainingProfile } from '../monitor/profile';
 import type { Logger } from './logger';
 import { ServiceMetrics } from './metrics';
 import type { ServiceObserver } from './observer';
@@ -15,8 +17,11 @@ export interface Monitoring {
   readonly observer: ServiceObserver;
   readonly metrics: ServiceMetrics;
   readonly readiness: Readiness;
+  /** The drift monitor of the serving model's profile (a new one after a hot swap). */
   readonly drift: DriftMonitor | undefined;
   readonly server: HealthServer;
+  /** What POST /admin/reload calls (the service sets it once the model is loaded). */
+  setReloader(reload: (() => Promise<ReloadOutcome>) | undefined): void;
   /** The consumer is leaving its group: no longer ready. */
   stopping(): void;
   close(): Promise<void>;
@@ -85,12 +90,16 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   });
 
   let drift: DriftMonitor | undefined;
+  const driftLogger = logger.child({ component: 'drift' });
+  const monitorDrift = (profile: TrainingProfile | undefined): void => {
+    // A fresh monitor: windows and onset history start over with the profile (a hot swap too).
+    drift = profile ? new DriftMonitor(profile, { ...driftOptions(config), mode: 'live' }) : undefined;
+    drift?.onEvent((event) => logDriftEvent(driftLogger, event));
+    metrics.setDriftMonitor(drift);
+  };
   const profilePath = config.driftProfile ?? defaultProfilePath(config.modelPath);
   if (profilePath) {
-    drift = new DriftMonitor(loadProfile(profilePath), { ...driftOptions(config), mode: 'live' });
-    const driftLogger = logger.child({ component: 'drift' });
-    drift.onEvent((event) => logDriftEvent(driftLogger, event));
-    metrics.setDriftMonitor(drift);
+    monitorDrift(loadProfile(profilePath));
     logger.info({ profile: profilePath, window_seconds: config.driftWindowSeconds }, 'drift monitoring against the training profile');
   } else {
     logger.warn({ setting: 'DRIFT_PROFILE', model: config.modelPath }, 'no training profile (DRIFT_PROFILE, or profile.json next to the model): drift is not monitored');
@@ -107,7 +116,7 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   const probe = createBrokerProbe(createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-probe`, security: config }, logger));
   const readiness = new Readiness(() => probe.reachable());
   readiness.stalledPartitions = () => progress.stalled();
-  const monitor = drift;
+  let reloader: (() => Promise<ReloadOutcome>) | undefined;
   const server = await startHealthServer(
     config.healthHost,
     config.healthPort,
@@ -118,11 +127,20 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
         metrics.setReady(report.ready);
         return report;
       },
-      ...(monitor ? { drift: () => monitor.report() } : {}),
+      drift: () => drift?.report(),
+      ...(config.adminReload
+        ? {
+            reload: async () => {
+              if (!reloader) return { status: 503 as const, body: { error: 'the model is not loaded yet' } };
+              const outcome = await reloader();
+              return { status: outcome.result === 'ok' ? (200 as const) : (409 as const), body: outcome };
+            },
+          }
+        : {}),
     },
     (error) => logger.warn({ err: error.message }, 'health server request failed'),
   );
-  logger.info({ url: server.url, paths: ['/healthz', '/readyz', '/metrics', '/drift'] }, 'health and metrics server listening');
+  logger.info({ url: server.url, paths: ['/healthz', '/readyz', '/metrics', '/drift', ...(config.adminReload ? ['POST /admin/reload'] : [])] }, 'health and metrics server listening');
 
   let failures = 0;
   // Never let observation break scoring; say so, but not once per batch.
@@ -138,10 +156,28 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     modelReady(model) {
       readiness.modelLoaded = true;
       metrics.setModel(model.name, model.version);
-      const profile = monitor?.profile;
+      const profile = drift?.profile;
       if (profile && (profile.model !== model.name || profile.modelVersion !== model.version)) {
         logger.warn({ profile: profile.source, profile_model: profile.model, profile_version: profile.modelVersion, model: model.name, model_version: model.version }, 'the training profile is for a different model or version: drift is measured against it anyway');
       }
+    },
+    modelReloaded(outcome, profile) {
+      safely('a model reload', () => {
+        metrics.recordModelReload(outcome.result);
+        readiness.modelReload = {
+          last: outcome.result,
+          at: outcome.at,
+          trigger: outcome.trigger,
+          model: outcome.model.name,
+          model_version: outcome.model.version,
+          ...(outcome.check !== undefined ? { check: outcome.check, file: outcome.file, reason: outcome.reason } : {}),
+        };
+        if (outcome.result !== 'ok') return;
+        metrics.setModel(outcome.model.name, outcome.model.version);
+        monitorDrift(profile?.profile);
+        if (profile) logger.info({ profile: profile.path, model: outcome.model.name, model_version: outcome.model.version }, 'drift monitoring restarted against the new model\'s training profile (windows and onsets start over)');
+        else logger.warn({ model: outcome.model.name, model_version: outcome.model.version }, 'the new model has no training profile: drift is no longer monitored');
+      });
     },
     joined(assignment) {
       readiness.consumerJoined = true;
@@ -156,6 +192,7 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     written(messages, processed) {
       safely('metrics or drift for a batch', () => {
         metrics.recordBatch(messages, { predictions: processed.predictions.length, rejections: processed.rejections, observation: processed.observation }, Date.now());
+        const monitor = drift;
         if (monitor) for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
       });
     },
@@ -177,8 +214,13 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     observer,
     metrics,
     readiness,
-    drift,
+    get drift() {
+      return drift;
+    },
     server,
+    setReloader(reload) {
+      reloader = reload;
+    },
     stopping() {
       readiness.consumerJoined = false;
     },

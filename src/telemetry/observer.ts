@@ -3,6 +3,8 @@ import type { KafkaFailure } from '../kafka/errors';
 /** Why a batch is tried again: a Kafka failure, or a schema registry that could not be asked. */
 export type RetryCause = KafkaFailure | 'registry';
 import type { LostMembershipReason } from '../kafka/membership';
+import type { ReloadOutcome } from '../model/reload';
+import type { TrainingProfile } from '../monitor/profile';
 import type { ProcessedBatch } from '../pipeline';
 import type { SourceMessage } from '../records';
 
@@ -13,6 +15,8 @@ import type { SourceMessage } from '../records';
 export interface ServiceObserver {
   /** The model is loaded and its contract checked. */
   modelReady(model: { readonly name: string; readonly version: string }): void;
+  /** A hot-swap candidate was swapped in (then `profile` is the new model's training profile, if any) or refused. */
+  modelReloaded?(outcome: ReloadOutcome, profile: { readonly path: string; readonly profile: TrainingProfile } | undefined): void;
   /** The consumer joined its group with this assignment (topic → partitions). */
   joined(assignment: ReadonlyMap<string, readonly number[]>): void;
   /** A batch was fetched (again, after a retry) from a partition whose high watermark was `highWatermark`. */
