@@ -11,8 +11,9 @@ import { loadSchema } from '../../src/stages/decode';
 import { createLogger } from '../../src/telemetry/logger';
 import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
-import { type TestTopics, brokers, createTestTopics, testKafka } from '../support/kafka';
+import { type TestTopics, brokers, createTestTopics, testKafka, topicEnv } from '../support/kafka';
 import { MODEL_PATH, PREDICTION_SCHEMA, ROOT } from '../support/model';
+import { spawnScorer } from '../support/processes';
 import { scorerConfig, waitFor } from '../support/scorer';
 import { sendTraffic } from '../support/traffic';
 
@@ -224,5 +225,37 @@ describe('integration: model hot swap', () => {
     assert.deepEqual([...new Set(all.map((o) => o.version))], ['1.0.0'], 'every output carries the old version');
     const ready2 = (await (await fetch(`${monitoring.server.url}/readyz`)).json()) as { status: string };
     assert.equal(ready2.status, 'ready', 'the old model serves: still ready');
+  });
+
+  it('stream-scorer run: SIGHUP swaps the model in and does not stop the process', async (t) => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 'hot-swap-sighup', 2);
+    const dir = mkdtempSync(join(tmpdir(), 'scorer-hot-swap-sighup-'));
+    const modelPath = join(dir, 'model.onnx');
+    copyFileSync(MODEL_PATH, modelPath);
+    writeFileSync(join(dir, 'manifest.yaml'), V1);
+    const scorer = spawnScorer({ ...topicEnv(topics), MODEL_PATH: modelPath, MODEL_RELOAD_WATCH: 'false', MODEL_RELOAD_POLL_MS: '0' });
+    try {
+      await waitFor(() => scorer.joins() > 0, 60_000, 'the scorer to join its group');
+      assert.equal(await sendTraffic(brokers(), topics.input, 200, 200), 200);
+      const first = await settle(topics, 200, 30_000);
+      assert.equal(first.lost, 0, 'the first 200 events are scored before the swap');
+      writeFileSync(join(dir, 'manifest.yaml'), V2);
+      scorer.child.kill('SIGHUP');
+      await waitFor(() => /"event":"model_reload","result":"ok"/.test(scorer.output()), 30_000, 'the swap log line');
+      assert.equal(scorer.child.exitCode, null, 'still running');
+      assert.equal(await sendTraffic(brokers(), topics.input, 200, 200), 200);
+      const report = await settle(topics, 400);
+      t.diagnostic(formatReport(report));
+      assert.equal(report.lost, 0);
+      assert.equal(report.duplicated, 0);
+      const versions = new Map<string, number>();
+      for (const o of await outputs(topics)) versions.set(o.version, (versions.get(o.version) ?? 0) + 1);
+      t.diagnostic(`versions: ${JSON.stringify(Object.fromEntries(versions))}`);
+      assert.deepEqual(Object.fromEntries(versions), { '1.0.0': 200, '2.0.0': 200 });
+    } finally {
+      scorer.child.kill('SIGTERM');
+      await scorer.exit;
+    }
   });
 });
