@@ -183,6 +183,12 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           { event: 'model_reload', result: 'ok', trigger: outcome.trigger, model: outcome.model.name, model_version: outcome.model.version, model_sha256: outcome.model.sha256, previous_version: outcome.previous?.version, profile: serving.profile?.path },
           `model ${outcome.model.name} ${outcome.model.version} swapped in for ${outcome.previous?.version}: batches from now on are scored by it`,
         );
+        if (outcome.previous && outcome.previous.version === outcome.model.version && outcome.previous.sha256 !== outcome.model.sha256) {
+          logger.warn(
+            { model: outcome.model.name, model_version: outcome.model.version, model_sha256: outcome.model.sha256, previous_sha256: outcome.previous.sha256, version_from: serving.model.contract.versionFrom },
+            'the new model file has the same version as the old one: predictions cannot tell them apart (give the new model a new version in its manifest, or unset MODEL_VERSION)',
+          );
+        }
       } else {
         logger.error(
           { event: 'model_reload', result: 'refused', trigger: outcome.trigger, check: outcome.check, file: outcome.file, reason: outcome.reason, model: outcome.model.name, model_version: outcome.model.version },

@@ -11,6 +11,7 @@ import type { EventDecoder, InputEvent } from '../stages/decode';
 import type { PredictionContext } from '../stages/encode';
 import { scoreBatch } from '../stages/score';
 import { readContract } from './contract';
+import { findManifest } from './manifest';
 import { sha256File } from './integrity';
 import { type ScoringModel, loadModel } from './session';
 
@@ -190,7 +191,17 @@ export async function loadCandidate(inputs: CandidateInputs): Promise<CandidateR
   try {
     contract = readContract(modelPath, { name: config.modelName, version: config.modelVersion, manifestPath: config.modelManifest });
   } catch (error) {
-    return refused('contract', modelPath, error);
+    // A manifest that is invalid (or two of them) is the manifest's fault, not the graph's.
+    const code = (error as { code?: unknown }).code;
+    let file = modelPath;
+    if (typeof code === 'string' && code.startsWith('MANIFEST')) {
+      try {
+        file = findManifest(modelPath, config.modelManifest) ?? modelPath;
+      } catch {
+        file = dirname(modelPath);
+      }
+    }
+    return refused('contract', file, error);
   }
   const manifestOrModel = contract.manifestPath ?? modelPath;
   try {

@@ -107,6 +107,15 @@ describe('model hot swap: the reload decision', () => {
     await ok.serving.model.session.release();
   });
 
+  it('refuses an invalid manifest (contract), naming the manifest', async () => {
+    const path = modelFolder(MODEL_PATH, { 'manifest.yaml': V1 });
+    const { prepared, current } = await serving(path);
+    writeFileSync(join(path, '..', 'manifest.yaml'), 'name: card-fraud\nversion: "2.0.0"\ninputs: 7\n');
+    const r = refusal(await loadCandidate(inputsFor(prepared, current, { MODEL_PATH: path })));
+    assert.equal(r.check, 'contract');
+    assert.equal(r.file, join(path, '..', 'manifest.yaml'));
+  });
+
   it('refuses a missing file (read check)', async () => {
     const path = modelFolder(MODEL_PATH, { 'manifest.yaml': V1 });
     const { prepared, current } = await serving(path);
