@@ -9,7 +9,7 @@ import avro from 'avsc';
 import { openContainer } from '../../src/batch/container-read';
 import { ContainerWriter } from '../../src/batch/container-write';
 import type { FileDeadLetter } from '../../src/batch/file-sink';
-import { progressLine } from '../../src/batch/progress';
+import { ProgressReporter, progressLine } from '../../src/batch/progress';
 import { scoreFile } from '../../src/batch/score-file';
 import { EXIT_DEAD_LETTERS, exitCodeOf } from '../../src/batch/types';
 import { ServiceError } from '../../src/errors';
@@ -20,6 +20,7 @@ import { loadSchema } from '../../src/stages/decode';
 import { createLogger } from '../../src/telemetry/logger';
 import { readContainerFile, writeContainerFile } from '../support/container';
 import { INPUT_SCHEMA, ROOT, referenceCases, testConfig } from '../support/model';
+import { runCli } from '../support/processes';
 
 interface Prediction {
   event_id: string;
@@ -224,5 +225,43 @@ describe('score-file: a container file written by fastavro (another Avro library
     const result = spawnSync(python, ['-c', script, join(out, 'payments-fastavro.predictions.avro'), join(out, 'payments-fastavro.dead-letters.avro')], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(result.stdout.trim().split('\n'), ['45', '5']);
+  });
+});
+
+describe('score-file: the CLI as a process', () => {
+  it('exit 4 with a summary when something was dead-lettered; one progress line per interval on a non-TTY', async () => {
+    const out = join(dir, 'cli');
+    const run = runCli(['score-file', join(ROOT, 'test/fixtures/payments-fastavro.avro'), '--out', out], { LOG_LEVEL: 'warn' });
+    assert.equal(await run.exit, 4, run.output());
+    assert.match(run.output(), /events: +50\nscored: +45\ndead-lettered: 5\n {2}UNKNOWN_CATEGORY: 3\n {2}MISSING_FIELD: 2\ntime: .*events\/s/);
+    assert.ok(existsSync(join(out, 'payments-fastavro.predictions.avro')));
+  });
+
+  it('exit 1 naming the file for an unreadable file, exit 2 for a bad command line', async () => {
+    const bad = join(dir, 'cli-bad.avro');
+    writeFileSync(bad, 'Obj\u0001');
+    const run = runCli(['score-file', bad], { LOG_LEVEL: 'warn' });
+    assert.equal(await run.exit, 1);
+    assert.match(run.output(), /stream-scorer: SCHEMA_INVALID: .*cli-bad\.avro: not a readable Avro container file: the header is truncated/);
+    const usage = runCli(['score-file'], { LOG_LEVEL: 'warn' });
+    assert.equal(await usage.exit, 2);
+    assert.match(usage.output(), /score-file takes one input file, got 0\nusage: stream-scorer score-file/);
+  });
+
+  it('progress reporter: lines at the interval on a non-TTY, one redrawn line on a TTY', async () => {
+    const written: string[] = [];
+    const sink = { write: (s: string) => written.push(s) > 0, isTTY: false } as unknown as NodeJS.WritableStream;
+    const reporter = new ProgressReporter({ out: sink, intervalMs: 20 }, () => ({ events: 10, deadLetters: 1 }), () => ({ done: 1, total: 2, unit: 'bytes' }));
+    reporter.start();
+    await new Promise((r) => setTimeout(r, 110));
+    reporter.stop();
+    assert.ok(written.length >= 3, `${written.length} lines`);
+    assert.ok(written.every((l) => /^progress: 10 events, 1 dead-lettered, .*50\.0%.*ETA .*\n$/.test(l)), written[0]);
+    const tty: string[] = [];
+    const terminal = { write: (s: string) => tty.push(s) > 0, isTTY: true } as unknown as NodeJS.WritableStream;
+    const redraw = new ProgressReporter({ out: terminal }, () => ({ events: 1, deadLetters: 0 }), () => ({ done: 0, total: undefined, unit: 'events' }));
+    redraw.report();
+    redraw.stop();
+    assert.deepEqual(tty.map((s) => s.startsWith('\r\x1b[2K') && !s.endsWith('\n')), [true, true]);
   });
 });
