@@ -1,4 +1,7 @@
-import { type PipelineDeps, processBatch } from '../pipeline';
+import { isolateDefects } from '../defects';
+import { isRegistryUnavailable } from '../formats/registry';
+import { type PipelineDeps, type ProcessedBatch, processBatch } from '../pipeline';
+import type { SourceMessage } from '../records';
 import { ProgressReporter } from './progress';
 import type { BatchSink, BatchSource, BatchSummary } from './types';
 
@@ -25,7 +28,7 @@ export async function runBatchJob(deps: PipelineDeps, source: BatchSource, sink:
   reporter?.start();
   try {
     await source.forEachBatch(async (messages) => {
-      const processed = await processBatch(deps, messages);
+      const processed = await processIsolated(deps, messages);
       if (processed.predictions.length + processed.deadLetters.length !== messages.length) {
         processed.finish(new Error('outputs do not match inputs'));
         throw new Error(`internal: ${messages.length} events gave ${processed.predictions.length} predictions and ${processed.deadLetters.length} dead letters`);
@@ -44,6 +47,20 @@ export async function runBatchJob(deps: PipelineDeps, source: BatchSource, sink:
     reporter?.stop();
   }
   return { source: source.description, destinations: sink.destinations, events, predictions, deadLetters, reasons, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * processBatch, and when it throws (a defect in the scorer, not the data), what the live service
+ * does: only the record(s) it throws for become INTERNAL_ERROR dead letters, the rest is scored.
+ * A registry outage is not a defect: it fails the job.
+ */
+async function processIsolated(deps: PipelineDeps, messages: readonly SourceMessage[]): Promise<ProcessedBatch> {
+  try {
+    return await processBatch(deps, messages);
+  } catch (defect) {
+    if (isRegistryUnavailable(defect)) throw defect;
+    return (await isolateDefects(deps, messages, defect)).processed;
+  }
 }
 
 export function formatSummary(summary: BatchSummary): string {

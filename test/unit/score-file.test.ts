@@ -11,9 +11,11 @@ import { ContainerWriter } from '../../src/batch/container-write';
 import type { FileDeadLetter } from '../../src/batch/file-sink';
 import { ProgressReporter, progressLine } from '../../src/batch/progress';
 import { scoreFile } from '../../src/batch/score-file';
-import { EXIT_DEAD_LETTERS, exitCodeOf } from '../../src/batch/types';
+import { type BatchSink, type BatchSource, EXIT_DEAD_LETTERS, exitCodeOf } from '../../src/batch/types';
 import { ServiceError } from '../../src/errors';
-import { processBatch } from '../../src/pipeline';
+import { type ProcessedBatch, processBatch } from '../../src/pipeline';
+import { failpointsFrom } from '../../src/failpoints';
+import { runBatchJob } from '../../src/batch/run';
 import type { SourceMessage } from '../../src/records';
 import { prepare } from '../../src/service';
 import { loadSchema } from '../../src/stages/decode';
@@ -263,5 +265,20 @@ describe('score-file: the CLI as a process', () => {
     redraw.report();
     redraw.stop();
     assert.deepEqual(tty.map((s) => s.startsWith('\r\x1b[2K') && !s.endsWith('\n')), [true, true]);
+  });
+});
+
+describe('batch job: source → processBatch → sink', () => {
+  it('a record processing throws for becomes one INTERNAL_ERROR dead letter; the rest of its batch is scored', async () => {
+    const config = testConfig({ FAILPOINT_THROW_ON_KEY: 'boom' });
+    const prepared = await prepare(config, logger);
+    const deps = { ...prepared, tracer: trace.getTracer('test'), failpoints: failpointsFrom(config) };
+    const messages: SourceMessage[] = reference.slice(0, 6).map((c, i) => ({ topic: 't', partition: 0, offset: String(i), key: Buffer.from(i === 3 ? 'boom' : `k${i}`), value: type.toBuffer(c.event), headers: {}, timestamp: '0' }));
+    const source: BatchSource = { description: 'six', progress: () => ({ done: 0, total: undefined, unit: 'events' }), forEachBatch: (onBatch) => onBatch(messages) };
+    const written: ProcessedBatch[] = [];
+    const sink: BatchSink = { destinations: [], write: async (_m, p) => void written.push(p), close: async () => undefined, abort: async () => undefined };
+    const summary = await runBatchJob(deps, source, sink);
+    assert.deepEqual({ predictions: summary.predictions, reasons: summary.reasons }, { predictions: 5, reasons: { INTERNAL_ERROR: 1 } });
+    assert.equal(written[0]?.deadLetters[0]?.key?.toString(), 'boom');
   });
 });
