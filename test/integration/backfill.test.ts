@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Partitioners } from 'kafkajs';
 import { backfill } from '../../src/batch/backfill';
+import { parseRange } from '../../src/batch/range';
 import { EXIT_DEAD_LETTERS, exitCodeOf } from '../../src/batch/types';
 import { H } from '../../src/output/headers';
 import { loadSchema } from '../../src/stages/decode';
@@ -131,5 +132,19 @@ describe('integration: backfill of an input topic range into separate topics', (
     const missing = runCli(['backfill', '--to-topic', `${topics.output}-nope`], topicEnv(topics));
     assert.equal(await missing.exit, 1);
     assert.match(missing.output(), /OUTPUT_UNWRITABLE: topic\(s\) missing: --to-topic=/);
+  });
+
+  it('a time range: the records whose Kafka timestamps fall in [from, to)', async () => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 'backfill-time', 1);
+    const base = Date.parse('2026-11-30T12:00:00Z');
+    await produce(kafka, topics.input, reference.slice(0, 60).map((c, i) => ({ key: String(c.event.event_id), value: eventType.toBuffer(c.event), timestamp: String(base + i * 1000) })));
+    const range = parseRange({ 'from-time': new Date(base + 10_000).toISOString(), 'to-time': String(base + 40_000) });
+    const summary = await backfill(testConfig(topicEnv(topics)), createLogger('warn'), { range, toTopic: topics.output, deadLetterTopic: topics.deadLetter, idleMs: 20_000 });
+    assert.equal(summary.events, 30);
+    assert.equal(exitCodeOf(summary), 0);
+    const outputs = await collect(kafka, topics.output, 30, 30_000, 1_000);
+    const offsets = outputs.map(({ message }) => (predictionType.fromBuffer(message.value as Buffer) as { source: { offset: number } }).source.offset).sort((a, b) => a - b);
+    assert.deepEqual(offsets, Array.from({ length: 30 }, (_, i) => 10 + i));
   });
 });
