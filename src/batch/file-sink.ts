@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
 import type { Rejection } from '../errors';
@@ -8,7 +8,8 @@ import type { HeaderValue, SourceMessage } from '../records';
 import { type ContainerCodec, ContainerWriter } from './container-write';
 import type { BatchSink } from './types';
 
-export const DEAD_LETTER_FILE_SCHEMA = join(__dirname, '..', '..', 'schemas', 'dead-letter-file.avsc');
+/** schemas/dead-letter-file.avsc, from src/batch (tsx) or dist/src/batch (the built CLI). */
+export const DEAD_LETTER_FILE_SCHEMA = [join(__dirname, '..', '..', 'schemas', 'dead-letter-file.avsc'), join(__dirname, '..', '..', '..', 'schemas', 'dead-letter-file.avsc')].find((p) => existsSync(p)) ?? 'schemas/dead-letter-file.avsc';
 
 /** One record of <name>.dead-letters.avro (schemas/dead-letter-file.avsc). */
 export interface FileDeadLetter {
