@@ -10,6 +10,7 @@ import { openContainer } from '../../src/batch/container-read';
 import { ContainerWriter } from '../../src/batch/container-write';
 import type { FileDeadLetter } from '../../src/batch/file-sink';
 import { ProgressReporter, progressLine } from '../../src/batch/progress';
+import { fileSource } from '../../src/batch/file-source';
 import { scoreFile } from '../../src/batch/score-file';
 import { type BatchSink, type BatchSource, EXIT_DEAD_LETTERS, exitCodeOf } from '../../src/batch/types';
 import { ServiceError } from '../../src/errors';
@@ -280,5 +281,27 @@ describe('batch job: source → processBatch → sink', () => {
     const summary = await runBatchJob(deps, source, sink);
     assert.deepEqual({ predictions: summary.predictions, reasons: summary.reasons }, { predictions: 5, reasons: { INTERNAL_ERROR: 1 } });
     assert.equal(written[0]?.deadLetters[0]?.key?.toString(), 'boom');
+  });
+});
+
+describe('file source: streamed, not read whole', () => {
+  it('hands out the first batch after reading a small part of a multi-megabyte file, and every record once', async () => {
+    const file = join(dir, 'big.avro');
+    const events = Array.from({ length: 40_000 }, (_, i) => ({ ...reference[i % reference.length]?.event, event_id: `big-${i}` }));
+    await writeContainerFile(file, type, events, { codec: 'null' });
+    const reader = await openContainer(file);
+    const source = fileSource(file, reader, 500);
+    const readWhenFirst: number[] = [];
+    let records = 0;
+    await source.forEachBatch(async (batch) => {
+      if (records === 0) readWhenFirst.push(reader.bytesRead());
+      assert.equal(batch[0]?.offset, String(records));
+      records += batch.length;
+    });
+    await reader.close();
+    assert.equal(records, events.length);
+    assert.ok(reader.size > 5 * 2 ** 20, `a file of ${reader.size} bytes`);
+    assert.ok((readWhenFirst[0] as number) <= 1.25 * 2 ** 20, `read ${readWhenFirst[0]} of ${reader.size} bytes before the first batch`);
+    assert.equal(source.progress().done, reader.size);
   });
 });
