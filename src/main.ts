@@ -17,6 +17,13 @@ const USAGE = `usage: stream-scorer <command>
   drift      which model inputs (and the scores) drifted from the training profile, since when, how
              much now: reads INPUT_TOPICS and OUTPUT_TOPIC [--since TIME] [--json], or asks a running
              scorer [--service http://HOST:PORT]
+  score-file IN.avro [--out DIR] [--codec deflate|null] [--json]
+             score an Avro container file of input events into IN.predictions.avro and
+             IN.dead-letters.avro (in DIR, default: next to IN); exit 4 if anything was dead-lettered
+  backfill   re-score a range of INPUT_TOPICS into a separate topic, up to the end offsets seen at
+             start: (--from-offset N|P:N,... | --from-time TIME) (--to-offset N|P:N,... | --to-time TIME)
+             --to-topic T [--dead-letter-topic T2 (default T.dead-letter)] [--json]; exit 4 if anything
+             was dead-lettered
 
 Settings come from the environment (or a JSON file named by STREAM_SCORER_CONFIG); see docs/configuration.md.`;
 
@@ -64,6 +71,14 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'drift') {
     const { runDriftCommand } = await import('./monitor/cli');
     return runDriftCommand(config, logger, argv.slice(1));
+  }
+  if (command === 'score-file') {
+    const { scoreFileCommand } = await import('./batch/cli');
+    return scoreFileCommand(config, logger, argv.slice(1));
+  }
+  if (command === 'backfill') {
+    const { backfillCommand } = await import('./batch/cli');
+    return backfillCommand(config, logger, argv.slice(1));
   }
   if (command !== 'run' && command !== 'demo') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);

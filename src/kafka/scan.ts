@@ -7,6 +7,10 @@ export interface ScanOptions {
   readonly readCommitted: boolean;
   /** Start at the first record with a Kafka timestamp >= this (epoch ms); default: the beginning. */
   readonly fromTimestamp?: number;
+  /** Start of each partition named here (overrides fromTimestamp for it). */
+  readonly startOffsets?: ReadonlyMap<number, bigint>;
+  /** Exclusive end of each partition named here, if before the end offset seen when the scan begins. */
+  readonly endOffsets?: ReadonlyMap<number, bigint>;
   /** Stop after this long without new records even if the end was not seen (control records, open transactions). */
   readonly idleMs?: number;
   readonly timeoutMs?: number;
@@ -24,11 +28,14 @@ export async function scanTopic(kafka: Kafka, topic: string, options: ScanOption
     const ends = await admin.fetchTopicOffsets(topic);
     const starts = options.fromTimestamp === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, options.fromTimestamp);
     const startOf = new Map((starts ?? []).map((s) => [s.partition, BigInt(s.offset)]));
+    for (const [partition, offset] of options.startOffsets ?? []) startOf.set(partition, offset);
     // Partitions with something to read: [start, end).
     const pending = new Map<number, bigint>();
     for (const p of ends) {
       const start = startOf.get(p.partition) ?? BigInt(p.low);
-      if (BigInt(p.high) > start && BigInt(p.high) > BigInt(p.low)) pending.set(p.partition, BigInt(p.high) - 1n);
+      const limit = options.endOffsets?.get(p.partition);
+      const high = limit !== undefined && limit < BigInt(p.high) ? limit : BigInt(p.high);
+      if (high > start && high > BigInt(p.low)) pending.set(p.partition, high - 1n);
     }
     if (pending.size === 0) return { records: 0, complete: true };
 
