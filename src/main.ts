@@ -17,6 +17,10 @@ const USAGE = `usage: stream-scorer <command>
   drift      which model inputs (and the scores) drifted from the training profile, since when, how
              much now: reads INPUT_TOPICS and OUTPUT_TOPIC [--since TIME] [--json], or asks a running
              scorer [--service http://HOST:PORT]
+  redrive    send dead letters again, to their input topic or scored into OUTPUT_TOPIC; prints a
+             dry-run summary and writes only with --apply [--reason CODE] [--field F] [--value V]
+             [--model-version V] [--since TIME] [--until TIME] [--to input|output] [--top N]
+             [--max-redrives N] [--apply|--yes] (docs/model-lifecycle.md#re-drive)
 
 Settings come from the environment (or a JSON file named by STREAM_SCORER_CONFIG); see docs/configuration.md.`;
 
@@ -64,6 +68,14 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'drift') {
     const { runDriftCommand } = await import('./monitor/cli');
     return runDriftCommand(config, logger, argv.slice(1));
+  }
+  if (command === 'redrive') {
+    const { parseRedriveArgs } = await import('./redrive/args');
+    const { runRedrive } = await import('./redrive/redrive');
+    const args = parseRedriveArgs(argv.slice(1));
+    const result = await runRedrive(config, logger, args, (line) => process.stdout.write(`${line}\n`));
+    const summary = result.applied ?? result.dryRun;
+    return summary.complete ? 0 : 3;
   }
   if (command !== 'run' && command !== 'demo') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
