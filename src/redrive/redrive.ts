@@ -18,6 +18,7 @@ export interface RedriveSummary {
   readByReason: Map<string, number>;
   matchedByReason: Map<string, number>;
   matchedByFieldValue: Map<string, number>;
+  redrivenByReason: Map<string, number>;
   skippedBy: Map<string, number>;
   /** --to output: predictions written, and records dead-lettered again. */
   predictions: number;
@@ -38,7 +39,7 @@ export function redriveGroup(config: Config): string {
 }
 
 function emptySummary(): RedriveSummary {
-  return { read: 0, matched: 0, redriven: 0, skipped: 0, readByReason: new Map(), matchedByReason: new Map(), matchedByFieldValue: new Map(), skippedBy: new Map(), predictions: 0, deadLettered: 0, complete: false };
+  return { read: 0, matched: 0, redriven: 0, skipped: 0, readByReason: new Map(), matchedByReason: new Map(), matchedByFieldValue: new Map(), redrivenByReason: new Map(), skippedBy: new Map(), predictions: 0, deadLettered: 0, complete: false };
 }
 
 const bump = (map: Map<string, number>, key: string, n = 1): void => {
@@ -46,7 +47,7 @@ const bump = (map: Map<string, number>, key: string, n = 1): void => {
 };
 
 /** Counts one dead letter; returns the message to send again when it is selected and re-drivable. */
-function classify(summary: RedriveSummary, message: SourceMessage, args: RedriveArgs, at: number): SourceMessage | undefined {
+function classify(summary: RedriveSummary, message: SourceMessage, args: RedriveArgs, at: number): { message: SourceMessage; reason: string } | undefined {
   const info = deadLetterInfo(message);
   summary.read += 1;
   bump(summary.readByReason, info.reason);
@@ -60,7 +61,7 @@ function classify(summary: RedriveSummary, message: SourceMessage, args: Redrive
     bump(summary.skippedBy, v.why);
     return undefined;
   }
-  return redrivenMessage(message, info, at);
+  return { message: redrivenMessage(message, info, at), reason: info.reason };
 }
 
 function table(map: ReadonlyMap<string, number>, top = Number.POSITIVE_INFINITY): string[] {
@@ -89,8 +90,8 @@ export function formatApplied(summary: RedriveSummary, args: RedriveArgs): strin
   return [
     `re-drive done: read ${summary.read}, matched ${summary.matched}, re-driven ${summary.redriven}, skipped ${summary.skipped}${summary.complete ? '' : ' (INCOMPLETE: stopped before the end offsets; run again to continue)'}`,
     ...(args.to === 'output' ? [`  scored: ${summary.predictions} prediction(s), ${summary.deadLettered} dead-lettered again`] : []),
-    're-driven and skipped, by reason:',
-    ...table(summary.matchedByReason),
+    're-driven, by reason:',
+    ...table(summary.redrivenByReason),
     ...(summary.skipped > 0 ? ['skipped:', ...table(summary.skippedBy)] : []),
   ].join('\n');
 }
@@ -127,7 +128,9 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
     deps = { ...prepared, deadLetter: { ...prepared.deadLetter, consumerGroup: group }, tracer: trace.getTracer('stream-scorer-redrive'), recordSpans: false };
     print(`scoring with model ${prepared.prediction.modelName} ${prepared.prediction.modelVersion}`);
   }
-  const writer = createOutputWriter(kafka, 'at-least-once', {
+  // exactly-once: the outputs and the re-drive group's offsets go in one transaction per
+  // dead-letter partition (no repeat after a crash); at-least-once: offsets committed after the acks.
+  const writer = createOutputWriter(kafka, config.processingGuarantee, {
     retries: config.producerRetries,
     consumerGroup: group,
     transactionalIdPrefix: group,
@@ -137,12 +140,21 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
   let lastPrint = 0;
   try {
     applied.complete = (
-      await readRanges(kafka, topic, ranges, { groupId: group, readCommitted }, async (messages, commit) => {
+      await readRanges(kafka, topic, ranges, { groupId: group, readCommitted }, async (batch, commit) => {
         const now = Date.now();
+        let messages = batch;
+        if (writer.guarantee === 'exactly-once' && batch[0]) {
+          // Fences an earlier run's producer of this partition; what it committed meanwhile is done.
+          const committed = await writer.claim(topic, batch[0].partition);
+          if (committed !== undefined) messages = batch.filter((m) => BigInt(m.offset) >= BigInt(committed));
+        }
         const selected: SourceMessage[] = [];
+        const reasons = new Map<SourceMessage, string>();
         for (const m of messages) {
           const again = classify(applied, m, args, now);
-          if (again) selected.push(again);
+          if (!again) continue;
+          selected.push(again.message);
+          reasons.set(again.message, again.reason);
         }
         const batches: { topic: string; records: OutputRecord[] }[] = [];
         let processed: Awaited<ReturnType<typeof processBatch>> | undefined;
@@ -160,14 +172,20 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
         }
         const first = messages[0];
         try {
-          // Acknowledged (acks = all, idempotent producer) before the offsets are committed.
-          if (batches.length > 0 && first) await writer.write({ topic, partition: first.partition, nextOffset: '' }, batches);
+          if (writer.guarantee === 'exactly-once' && first) {
+            const last = messages[messages.length - 1] as SourceMessage;
+            await writer.write({ topic, partition: first.partition, nextOffset: (BigInt(last.offset) + 1n).toString() }, batches);
+          } else if (batches.length > 0 && first) {
+            // Acknowledged (acks = all, idempotent producer) before the offsets are committed.
+            await writer.write({ topic, partition: first.partition, nextOffset: '' }, batches);
+          }
           processed?.finish();
         } catch (error) {
           processed?.finish(error as Error);
           throw error;
         }
-        await commit();
+        if (writer.guarantee === 'at-least-once') await commit();
+        for (const m of selected) bump(applied.redrivenByReason, reasons.get(m) ?? '(none)');
         applied.redriven += selected.length;
         applied.predictions += processed?.predictions.length ?? 0;
         applied.deadLettered += processed?.deadLetters.length ?? 0;

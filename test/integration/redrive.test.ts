@@ -10,7 +10,8 @@ import { type RedriveResult, runRedrive } from '../../src/redrive/redrive';
 import type { RunningService } from '../../src/service';
 import { loadSchema } from '../../src/stages/decode';
 import { createLogger } from '../../src/telemetry/logger';
-import { type TestTopics, collect, committedOffsets, createTestTopics, endOffsets, headerText, produce, testKafka } from '../support/kafka';
+import { type TestTopics, collect, committedOffsets, createTestTopics, endOffsets, headerText, produce, testKafka, topicEnv } from '../support/kafka';
+import { runCli } from '../support/processes';
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, referenceCases } from '../support/model';
 import { scorerConfig, startScorer, waitFor } from '../support/scorer';
 
@@ -123,13 +124,21 @@ describe('integration: stream-scorer redrive', () => {
     const top = (await redrive(topics, ['--reason', 'UNKNOWN_CATEGORY', '--top', '1'])).result.dryRun;
     assert.deepEqual(Object.fromEntries(top.matchedByFieldValue), { 'country=ZZ': ZZ, 'channel=crypto_atm': 2 });
 
+    // The command line: the same summary, exit 0, nothing written.
+    const cli = runCli(['redrive', '--reason', 'UNKNOWN_CATEGORY', '--field', 'country'], { ...topicEnv(topics), LOG_LEVEL: 'warn' });
+    assert.equal(await cli.exit, 0, cli.output());
+    assert.match(cli.output(), /dry run: read 7 dead letter\(s\), 4 match the filter, 4 can be re-driven/);
+    assert.match(cli.output(), /4 {2}country=ZZ/);
+    assert.match(cli.output(), /nothing written: run again with --apply/);
+
     assert.equal(await snapshot(topics), state, 'dry runs write no record');
     const committed = await committedOffsets(kafka, `${topics.group}.redrive`, topics.deadLetter);
     assert.ok([...committed.values()].every((o) => o === '-1'), `dry runs commit nothing: ${JSON.stringify([...committed])}`);
   });
 
-  it('re-drive after a retrain turns UNKNOWN_CATEGORY dead letters into predictions (--to output), and a second run adds nothing', async () => {
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const) it(`re-drive after a retrain turns UNKNOWN_CATEGORY dead letters into predictions (--to output, ${guarantee}), and a second run adds nothing`, async () => {
     const topics = await createTestTopics(kafka, 'redrive-out');
+    const env = { ...retrainedModelEnv(), PROCESSING_GUARANTEE: guarantee };
     await produce(kafka, topics.input, mixedEvents('out'));
     await scoreOnce(topics, GOOD + DEAD);
     const deadLetters = await collect(kafka, topics.deadLetter, DEAD);
@@ -137,8 +146,10 @@ describe('integration: stream-scorer redrive', () => {
     assert.equal((await collect(kafka, topics.output, GOOD)).length, GOOD);
 
     const argv = ['--to', 'output', '--reason', 'UNKNOWN_CATEGORY', '--field', 'country', '--value', 'ZZ', '--apply'];
-    const first = await redrive(topics, argv, retrainedModelEnv());
+    const first = await redrive(topics, argv, env);
     assert.equal(first.result.applied?.redriven, ZZ, first.lines.join('\n'));
+    assert.deepEqual(Object.fromEntries(first.result.applied?.redrivenByReason ?? []), { UNKNOWN_CATEGORY: ZZ });
+    assert.deepEqual(await committedOffsets(kafka, `${topics.group}.redrive`, topics.deadLetter), await endOffsets(kafka, topics.deadLetter), 'the re-drive group committed up to the end offsets');
     assert.equal(first.result.applied?.predictions, ZZ);
     assert.equal(first.result.applied?.deadLettered, 0);
     assert.equal(first.result.applied?.complete, true);
@@ -158,7 +169,7 @@ describe('integration: stream-scorer redrive', () => {
     }
 
     const state = await snapshot(topics);
-    const second = await redrive(topics, argv, retrainedModelEnv());
+    const second = await redrive(topics, argv, env);
     assert.equal(second.result.dryRun.read, 0, 'the re-drive group passed every dead letter');
     assert.equal(second.result.applied?.redriven, 0);
     assert.equal(await snapshot(topics), state, 'a second run writes nothing');
