@@ -230,13 +230,29 @@ describe('integration: stream-scorer redrive', () => {
     await scoreOnce(topics, missing.length);
     assert.equal((await collect(kafka, topics.deadLetter, 3)).length, 3);
 
-    // The unchanged model rejects them again: 3 new dead letters arrive while the run reads.
-    const first = await redrive(topics, ['--to', 'output', '--apply']);
+    // The unchanged model rejects them again: 3 new dead letters arrive while the run reads; and
+    // 5 others (EMPTY_VALUE, as a scorer would write them) as soon as the dry-run summary is out.
+    const existing = await collect(kafka, topics.deadLetter, 3);
+    const others = existing.slice(0, 1).flatMap(({ message }) =>
+      [0, 1, 2, 3, 4].map((i) => ({ key: `late-${i}`, value: message.value, headers: { ...message.headers, [H.reasonCode]: 'EMPTY_VALUE' } })),
+    );
+    let late: Promise<void> | undefined;
+    const lines: string[] = [];
+    const config = scorerConfig(topics);
+    const args = parseRedriveArgs(['--to', 'output', '--apply', '--reason', 'MISSING_FIELD']);
+    const applied = (
+      await runRedrive(config, logger, args, (line) => {
+        lines.push(line);
+        if (line.startsWith('dry run:')) late = produce(kafka, topics.deadLetter, others);
+      })
+    ).applied;
+    await late;
+    const first = { result: { applied }, lines };
     assert.equal(first.result.applied?.read, 3, 'only what was there at the start is read');
     assert.equal(first.result.applied?.redriven, 3);
     assert.equal(first.result.applied?.deadLettered, 3);
     assert.ok(first.lines.some((l) => l.startsWith('progress: ')), first.lines.join('\n'));
-    const again = (await collect(kafka, topics.deadLetter, 6)).slice(3);
+    const again = (await collect(kafka, topics.deadLetter, 11)).filter(({ message }) => headerText(message, H.reasonCode) === 'MISSING_FIELD').slice(3);
     assert.equal(again.length, 3);
     for (const { message } of again) {
       assert.equal(headerText(message, H.redriveCount), '1');
@@ -244,10 +260,11 @@ describe('integration: stream-scorer redrive', () => {
       assert.equal(headerText(message, H.consumerGroup), `${topics.group}.redrive`);
     }
 
-    const second = await redrive(topics, ['--to', 'output', '--apply']);
-    assert.equal(second.result.applied?.read, 3, 'the next run reads the re-dead-letters');
+    const second = await redrive(topics, ['--to', 'output', '--apply', '--reason', 'MISSING_FIELD']);
+    assert.equal(second.result.applied?.read, 8, 'the next run reads what arrived meanwhile');
+    assert.equal(second.result.applied?.matched, 3);
     assert.equal(second.result.applied?.redriven, 3);
-    const third = await redrive(topics, ['--to', 'output', '--apply', '--max-redrives', '2']);
+    const third = await redrive(topics, ['--to', 'output', '--apply', '--reason', 'MISSING_FIELD', '--max-redrives', '2']);
     assert.equal(third.result.applied?.read, 3);
     assert.equal(third.result.applied?.redriven, 0);
     assert.deepEqual(Object.fromEntries(third.result.applied?.skippedBy ?? []), { 'max re-drives': 3 });
