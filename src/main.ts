@@ -72,7 +72,13 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'redrive') {
     const { parseRedriveArgs } = await import('./redrive/args');
     const { runRedrive } = await import('./redrive/redrive');
-    const args = parseRedriveArgs(argv.slice(1));
+    let args: ReturnType<typeof parseRedriveArgs>;
+    try {
+      args = parseRedriveArgs(argv.slice(1));
+    } catch (error) {
+      process.stderr.write(`stream-scorer redrive: ${(error as Error).message}\n`);
+      return 2;
+    }
     const result = await runRedrive(config, logger, args, (line) => process.stdout.write(`${line}\n`));
     const summary = result.applied ?? result.dryRun;
     return summary.complete ? 0 : 3;

@@ -130,6 +130,9 @@ describe('integration: stream-scorer redrive', () => {
     assert.match(cli.output(), /dry run: read 7 dead letter\(s\), 4 match the filter, 4 can be re-driven/);
     assert.match(cli.output(), /4 {2}country=ZZ/);
     assert.match(cli.output(), /nothing written: run again with --apply/);
+    const bad = runCli(['redrive', '--to', 'nowhere', '--apply'], { ...topicEnv(topics), LOG_LEVEL: 'warn' });
+    assert.equal(await bad.exit, 2, bad.output());
+    assert.match(bad.output(), /--to "nowhere": expected input or output/);
 
     assert.equal(await snapshot(topics), state, 'dry runs write no record');
     const committed = await committedOffsets(kafka, `${topics.group}.redrive`, topics.deadLetter);
