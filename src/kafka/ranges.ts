@@ -39,7 +39,7 @@ export interface RangeReadOptions {
   /** The group to commit to; undefined: a throwaway group, deleted afterwards, and commit() is refused. */
   readonly groupId?: string;
   readonly readCommitted: boolean;
-  /** Stop after this long without a new record while no batch is being handled. */
+  /** Stop after this long without a new record while no batch is being handled (counted from the group join). Default 10 s. */
   readonly idleMs?: number;
 }
 
@@ -64,6 +64,10 @@ export async function readRanges(
   let lastProgress = Date.now();
   let busy = false;
   let failure: Error | undefined;
+  // The idle time counts from the group join: joining a new group can take seconds.
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    lastProgress = Date.now();
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
