@@ -102,7 +102,12 @@ export function formatApplied(summary: RedriveSummary, args: RedriveArgs): strin
  * that sends the selected originals again and commits each batch's offsets to the re-drive group
  * once every record it produced was acknowledged. See docs/model-lifecycle.md#re-drive.
  */
-export async function runRedrive(config: Config, logger: Logger, args: RedriveArgs, print: (line: string) => void): Promise<RedriveResult> {
+export interface RedriveHooks {
+  /** testing: called once a batch's outputs are sent, before its offsets are committed (inside the transaction in exactly-once mode). A throw fails the run there. */
+  readonly beforeCommit?: () => void;
+}
+
+export async function runRedrive(config: Config, logger: Logger, args: RedriveArgs, print: (line: string) => void, hooks: RedriveHooks = {}): Promise<RedriveResult> {
   const group = redriveGroup(config);
   const topic = config.deadLetterTopic;
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-redrive`, security: config }, logger);
@@ -174,10 +179,10 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
         try {
           if (writer.guarantee === 'exactly-once' && first) {
             const last = messages[messages.length - 1] as SourceMessage;
-            await writer.write({ topic, partition: first.partition, nextOffset: (BigInt(last.offset) + 1n).toString() }, batches);
+            await writer.write({ topic, partition: first.partition, nextOffset: (BigInt(last.offset) + 1n).toString() }, batches, hooks.beforeCommit);
           } else if (batches.length > 0 && first) {
             // Acknowledged (acks = all, idempotent producer) before the offsets are committed.
-            await writer.write({ topic, partition: first.partition, nextOffset: '' }, batches);
+            await writer.write({ topic, partition: first.partition, nextOffset: '' }, batches, hooks.beforeCommit);
           }
           processed?.finish();
         } catch (error) {

@@ -225,6 +225,37 @@ describe('integration: stream-scorer redrive', () => {
     assert.equal((await collect(kafka, topics.output, GOOD + ZZ + 1, 3_000)).length, GOOD + ZZ);
   });
 
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const) it(`a failure between send and commit (${guarantee}): ${guarantee === 'exactly-once' ? 'the next run repeats nothing' : 'the next run repeats the batch, with the same source to dedupe on'}`, async () => {
+    const topics = await createTestTopics(kafka, 'redrive-crash');
+    const reference = referenceCases();
+    const unknown = [0, 1, 2].map((i) => ({ key: `crash-${i}`, value: eventType.toBuffer({ ...(reference[i]?.event as object), event_id: `crash-${i}`, country: 'ZZ' }) }));
+    await produce(kafka, topics.input, unknown);
+    await scoreOnce(topics, unknown.length);
+    assert.equal((await collect(kafka, topics.deadLetter, 3)).length, 3);
+    const config = scorerConfig(topics, { ...retrainedModelEnv(), PROCESSING_GUARANTEE: guarantee });
+    const args = parseRedriveArgs(['--to', 'output', '--apply']);
+    await assert.rejects(
+      runRedrive(config, logger, args, () => undefined, {
+        beforeCommit: () => {
+          throw new Error('crash between send and commit');
+        },
+      }),
+      /crash between send and commit/,
+    );
+    const second = await runRedrive(config, logger, args, () => undefined);
+    assert.equal(second.applied?.redriven, 3, 'the batch that was not committed is re-driven again');
+
+    const expected = guarantee === 'exactly-once' ? 3 : 6;
+    const outputs = await collect(kafka, topics.output, expected, 30_000, 1_000);
+    assert.equal(outputs.length, expected);
+    const byKey = predictionsByKey(outputs);
+    for (const [key, predictions] of byKey) {
+      assert.equal(predictions.length, expected / 3, key);
+      // Duplicates name the same input record: that is what to dedupe on.
+      assert.equal(new Set(predictions.map((p) => `${p.source.topic}/${p.source.partition}/${p.source.offset}`)).size, 1, key);
+    }
+  });
+
   it('stops at the end offsets seen at its start: its own re-dead-letters wait for the next run; --max-redrives ends the loop', async () => {
     const topics = await createTestTopics(kafka, 'redrive-end');
     const reference = referenceCases();
