@@ -96,17 +96,17 @@ export function formatApplied(summary: RedriveSummary, args: RedriveArgs): strin
   ].join('\n');
 }
 
+export interface RedriveHooks {
+  /** testing: called once a batch's outputs are sent, before its offsets are committed (inside the transaction in exactly-once mode). A throw fails the run there. */
+  readonly beforeCommit?: () => void;
+}
+
 /**
  * `stream-scorer redrive`: a dry-run pass over the dead letters the re-drive group has not passed
  * yet, up to the end offsets seen at the start; with --apply, a second pass over the same ranges
  * that sends the selected originals again and commits each batch's offsets to the re-drive group
  * once every record it produced was acknowledged. See docs/model-lifecycle.md#re-drive.
  */
-export interface RedriveHooks {
-  /** testing: called once a batch's outputs are sent, before its offsets are committed (inside the transaction in exactly-once mode). A throw fails the run there. */
-  readonly beforeCommit?: () => void;
-}
-
 export async function runRedrive(config: Config, logger: Logger, args: RedriveArgs, print: (line: string) => void, hooks: RedriveHooks = {}): Promise<RedriveResult> {
   const group = redriveGroup(config);
   const topic = config.deadLetterTopic;
