@@ -24,6 +24,10 @@ const USAGE = `usage: stream-scorer <command>
              start: (--from-offset N|P:N,... | --from-time TIME) (--to-offset N|P:N,... | --to-time TIME)
              --to-topic T [--dead-letter-topic T2 (default T.dead-letter)] [--json]; exit 4 if anything
              was dead-lettered
+  redrive    send dead letters again, to their input topic or scored into OUTPUT_TOPIC; prints a
+             dry-run summary and writes only with --apply [--reason CODE] [--field F] [--value V]
+             [--model-version V] [--since TIME] [--until TIME] [--to input|output] [--top N]
+             [--max-redrives N] [--apply|--yes] (docs/model-lifecycle.md#re-drive)
 
 Settings come from the environment (or a JSON file named by STREAM_SCORER_CONFIG); see docs/configuration.md.`;
 
@@ -79,6 +83,20 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'backfill') {
     const { backfillCommand } = await import('./batch/cli');
     return backfillCommand(config, logger, argv.slice(1));
+  }
+  if (command === 'redrive') {
+    const { parseRedriveArgs } = await import('./redrive/args');
+    const { runRedrive } = await import('./redrive/redrive');
+    let args: ReturnType<typeof parseRedriveArgs>;
+    try {
+      args = parseRedriveArgs(argv.slice(1));
+    } catch (error) {
+      process.stderr.write(`stream-scorer redrive: ${(error as Error).message}\n`);
+      return 2;
+    }
+    const result = await runRedrive(config, logger, args, (line) => process.stdout.write(`${line}\n`));
+    const summary = result.applied ?? result.dryRun;
+    return summary.complete ? 0 : 3;
   }
   if (command !== 'run' && command !== 'demo') {
     process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);

@@ -32,6 +32,7 @@ export const SETTINGS = {
   kafkaTlsCertFile: optional('KAFKA_TLS_CERT_FILE', str(), 'PEM client certificate for mutual TLS, together with KAFKA_TLS_KEY_FILE; SSL and SASL_SSL only.'),
   kafkaTlsKeyFile: optional('KAFKA_TLS_KEY_FILE', str(), 'PEM private key of KAFKA_TLS_CERT_FILE (unencrypted; mount it from a Secret); SSL and SASL_SSL only.'),
   groupId: setting('KAFKA_GROUP_ID', str(), 'stream-scorer', 'Consumer group; scale out by running more instances with the same group.'),
+  redriveGroup: optional('REDRIVE_GROUP', str(), '`stream-scorer redrive`: consumer group whose committed offsets on DEAD_LETTER_TOPIC say which dead letters were already re-driven (docs/model-lifecycle.md#re-drive). Default: <KAFKA_GROUP_ID>.redrive.'),
   inputTopics: setting('INPUT_TOPICS', list(topicName), ['payments'], 'Topics with Avro input events.'),
   outputTopic: setting('OUTPUT_TOPIC', topicName, 'payments.scored', 'Topic predictions are published to.'),
   deadLetterTopic: setting('DEAD_LETTER_TOPIC', topicName, 'payments.dead-letter', 'Topic for events that cannot be scored honestly.'),

@@ -25,6 +25,12 @@ export const H = {
   headersDroppedSize: 'scorer.headers.dropped.size',
   keyTruncated: 'scorer.key.truncated',
   keyOriginalSize: 'scorer.key.original.size',
+  // On a record `stream-scorer redrive` sent again (docs/model-lifecycle.md#re-drive).
+  redriveCount: 'scorer.redrive.count',
+  redriveFromTopic: 'scorer.redrive.from.topic',
+  redriveFromPartition: 'scorer.redrive.from.partition',
+  redriveFromOffset: 'scorer.redrive.from.offset',
+  redriveAt: 'scorer.redrive.at',
 } as const;
 
 export const TRACEPARENT = 'traceparent';
