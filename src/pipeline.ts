@@ -95,6 +95,7 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
       rows,
       features: checked.features,
       scores: scored.scores,
+      labels: scored.labels,
       rowRejections: encoded.rejections,
     });
 

@@ -14,6 +14,7 @@ import { readContract } from './model/contract';
 import { verifyModelFile } from './model/integrity';
 import { type ModelLease, ModelHolder, ModelReloader, type ReloadOutcome, type ReloadTrigger, type ServingModel, loadCandidate, profilePathFor } from './model/reload';
 import { loadModel } from './model/session';
+import { type ShadowBatch, ShadowScorer, loadShadowModel, shadowDeps } from './model/shadow';
 import { type ModelWatcher, modelFiles, watchModel } from './model/watch';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
 import type { SourceMessage } from './records';
@@ -163,6 +164,36 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     { model: deps.model, prediction: deps.prediction, deadLetter: deps.deadLetter, decoder: deps.decoder, sha256: prepared.modelSha256, profile: undefined },
     (error, serving) => logger.warn({ model: serving.prediction.modelName, model_version: serving.prediction.modelVersion, error: error.message }, 'releasing the swapped-out onnxruntime session failed'),
   );
+  /**
+   * Shadow scoring (SHADOW_MODEL_PATH): the challenger is loaded and checked like the champion; a
+   * refused one stops start-up. A missing SHADOW_TOPIC only switches shadow output off.
+   */
+  async function startShadow(): Promise<ShadowScorer | undefined> {
+    if (config.shadowModelPath === undefined || config.shadowTopic === undefined) return undefined;
+    const serving = await loadShadowModel(config, {
+      reader: prepared.reader,
+      eventFields: prepared.eventFields,
+      current: holder.current,
+      decoderFor,
+      warn: (message) => logger.warn({ shadow_model_path: config.shadowModelPath }, `challenger: ${message}`),
+    });
+    const scorer = new ShadowScorer(shadowDeps(deps, serving, config.shadowTopic), {
+      tolerance: config.shadowAgreementTolerance,
+      throwEvery: config.failpointShadowThrowEvery,
+      logger,
+      onError: (kind) => observer?.shadowFailed?.(kind),
+    });
+    observer?.shadowReady?.({ ...scorer.model, topic: scorer.topic });
+    const missing = await missingTopics(kafka, [{ topic: config.shadowTopic, setting: 'SHADOW_TOPIC' }]).catch((error: unknown) => {
+      logger.warn({ shadow_topic: config.shadowTopic, error: (error as Error).message }, 'could not check that SHADOW_TOPIC exists; a write failure will tell');
+      return [];
+    });
+    if (missing.length > 0) scorer.disable(`${missing.join(', ')} does not exist`);
+    shadowSession = serving;
+    return scorer;
+  }
+  let shadowSession: ServingModel | undefined;
+  const shadow = await startShadow();
   const batchDeps = (serving: ServingModel): PipelineDeps => ({ ...deps, model: serving.model, prediction: serving.prediction, deadLetter: serving.deadLetter, decoder: serving.decoder });
   let watcher: ModelWatcher | undefined;
   const reloader = new ModelReloader(
@@ -252,12 +283,41 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     return true;
   };
 
+  /**
+   * A write that carried shadow records failed. Shadow output is switched off (and the batch
+   * retried with the champion's outputs only) when the failure may be the shadow topic's: a
+   * permanent error or a defect (the champion's own outputs are then tried alone, and fail alone
+   * if they are at fault), a missing SHADOW_TOPIC, or the SHADOW_MAX_FAILED_WRITES-th transient
+   * failure in a row of one partition's batch. True: switched off, retry at once.
+   */
+  const shadowAttempts = new Map<string, number>();
+  const SHADOW_MAX_FAILED_WRITES = 3;
+  async function shadowAtFault(failure: ReturnType<typeof classifyKafkaError>, key: string, error: unknown): Promise<boolean> {
+    if (!shadow) return false;
+    const shadowTopic = shadow.topic;
+    const missing = await missingTopics(kafka, [{ topic: shadowTopic, setting: 'SHADOW_TOPIC' }]).catch(() => []);
+    let reason: string | undefined;
+    if (missing.length > 0) reason = `${missing.join(', ')} does not exist`;
+    else if (failure === 'permanent' || failure === 'defect') reason = `a write carrying shadow records failed (${failure})`;
+    else {
+      const attempt = (shadowAttempts.get(key) ?? 0) + 1;
+      shadowAttempts.set(key, attempt);
+      if (attempt >= SHADOW_MAX_FAILED_WRITES) reason = `${attempt} writes in a row carrying shadow records failed (${failure})`;
+    }
+    if (reason === undefined) return false;
+    shadowAttempts.clear();
+    shadow.disable(reason, error);
+    return true;
+  }
+
   const handle = async (batch: SourceMessage[], context: BatchContext): Promise<BatchOutcome> => {
     const { topic, partition } = batch[0] as SourceMessage;
     const key = `${topic}:${partition}`;
     let messages = batch;
     let processed: ProcessedBatch | undefined;
     let lease: ModelLease | undefined;
+    let shadowBatch: ShadowBatch | undefined;
+    let shadowCarried = false;
     try {
       const committed = await writer.claim(topic, partition);
       if (committed !== undefined) {
@@ -279,6 +339,8 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       }
       // Scored: the session is no longer needed by this batch (a swapped-out one may be released).
       lease.release();
+      // The challenger scores the same messages; it never throws, and decides nothing.
+      if (shadow?.enabled) shadowBatch = await shadow.score(messages, processed);
       await context.heartbeat();
       // Scoring takes time, and the process may have been frozen: if the group has given the
       // partition to another member meanwhile, writing now would only make duplicates.
@@ -287,12 +349,19 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         return 'retry';
       }
       const last = messages[messages.length - 1] as SourceMessage;
+      const outputs = [
+        { topic: config.outputTopic, records: processed.predictions },
+        { topic: config.deadLetterTopic, records: processed.deadLetters },
+      ];
+      // Shadow records go with the batch (same transaction in exactly-once), so a commit never
+      // leaves them behind; a write failure they may cause switches them off (below).
+      if (shadowBatch && shadow?.enabled && shadowBatch.processed.predictions.length > 0) {
+        outputs.push({ topic: shadow.topic, records: shadowBatch.processed.predictions });
+        shadowCarried = true;
+      }
       await writer.write(
         { topic, partition, nextOffset: (BigInt(last.offset) + 1n).toString() },
-        [
-          { topic: config.outputTopic, records: processed.predictions },
-          { topic: config.deadLetterTopic, records: processed.deadLetters },
-        ],
+        outputs,
         () => {
           batchesWritten += 1;
           if (batchesWritten === config.failpointKillBeforeCommit) {
@@ -306,7 +375,15 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       );
     } catch (error) {
       processed?.finish(error as Error);
+      shadowBatch?.processed.finish(error as Error);
       const failure = classifyKafkaError(error);
+      if (shadow && shadowCarried && (await shadowAtFault(failure, key, error))) {
+        // The champion's outputs are tried again without the challenger's.
+        stats.retries += 1;
+        observer?.retried(topic, partition, failure);
+        await writer.reset(topic, partition);
+        return 'retry';
+      }
       const missing = failure === 'permanent' ? [] : await missingTopics(kafka, outputTopics).catch(() => []);
       if (failure === 'permanent' || missing.length > 0) {
         const first = messages[0];
@@ -345,7 +422,15 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       lease?.release();
     }
     attempts.delete(key);
+    shadowAttempts.delete(key);
     processed.finish();
+    if (shadowBatch) {
+      shadowBatch.processed.finish();
+      if (shadowCarried) {
+        const { comparison, processed: shadowed, scoreSeconds } = shadowBatch;
+        observer?.shadowWritten?.({ predictions: shadowed.predictions.length, agree: comparison.agree, disagree: comparison.disagree, differences: comparison.differences, rejections: shadowed.rejections, scoreSeconds });
+      }
+    }
     observer?.written(messages, processed);
     stats.record(messages.length, processed.predictions.length, processed.rejections);
     logger.debug({ topic, partition, events: messages.length, predictions: processed.predictions.length, dead_letters: processed.deadLetters.length }, 'batch written');
@@ -400,6 +485,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       await consumer.stop();
       await writer.disconnect();
       await holder.close();
+      await shadowSession?.model.session.release().catch(() => undefined);
     })();
     return stopping;
   };

@@ -54,8 +54,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${setting.env}=${JSON.stringify(raw)} (${origin}): ${error.message}; expected ${setting.parser.kind}`);
     }
   }
+  problems.push(...shadowProblems(values));
   if (problems.length > 0) {
     throw new ServiceError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   return Object.freeze(values) as Config;
+}
+
+/** Shadow scoring: SHADOW_TOPIC goes with SHADOW_MODEL_PATH, and is neither of the champion's topics. */
+function shadowProblems(values: Partial<Record<SettingKey, unknown>>): string[] {
+  const path = values.shadowModelPath;
+  const topic = values.shadowTopic;
+  if (path === undefined) {
+    if (values.shadowModelManifest !== undefined) return ['SHADOW_MODEL_MANIFEST is set but SHADOW_MODEL_PATH is not: set SHADOW_MODEL_PATH (and SHADOW_TOPIC) to score with a challenger'];
+    return [];
+  }
+  if (topic === undefined) return [`SHADOW_TOPIC is required when SHADOW_MODEL_PATH is set (SHADOW_MODEL_PATH=${JSON.stringify(path)}): the topic the challenger's predictions go to`];
+  if (topic === values.outputTopic) return [`SHADOW_TOPIC=${JSON.stringify(topic)} is OUTPUT_TOPIC: the challenger's predictions never go to the champion's topic`];
+  if (topic === values.deadLetterTopic) return [`SHADOW_TOPIC=${JSON.stringify(topic)} is DEAD_LETTER_TOPIC: give the challenger's predictions a topic of their own`];
+  return [];
 }

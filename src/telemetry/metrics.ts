@@ -43,6 +43,12 @@ export const METRIC = {
   driftOnsets: 'stream_scorer_drift_onsets',
   driftWindows: 'stream_scorer_drift_windows',
   driftLateEvents: 'stream_scorer_drift_late_events',
+  shadowPredictions: 'stream_scorer_shadow_predictions',
+  shadowAgreement: 'stream_scorer_shadow_agreement',
+  shadowScoreDifference: 'stream_scorer_shadow_score_difference',
+  shadowScoreDuration: 'stream_scorer_shadow_score_duration_seconds',
+  shadowRejections: 'stream_scorer_shadow_rejections',
+  shadowErrors: 'stream_scorer_shadow_errors',
 } as const;
 
 const STAGE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -50,6 +56,8 @@ const BATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3_600];
 // Finer at the bottom, where most scores are; the 0.1 steps match the training profile's bins.
 const SCORE_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+// |champion score − challenger score|: probabilities live in 0..1; the top buckets are for regressors.
+const DIFFERENCE_BUCKETS = [0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 10, 100, 1_000];
 const FAILURES: ReadonlySet<string> = new Set<RetryCause>(['transient', 'fenced', 'permanent', 'registry']);
 
 export interface MetricsOptions {
@@ -57,6 +65,16 @@ export interface MetricsOptions {
   readonly serviceVersion: string;
   /** Unknown values per column exported by name; the rest are value="__other__". */
   readonly unknownValuesNamed: number;
+}
+
+/** One batch the challenger scored beside the champion, written with the champion's outputs. */
+export interface ShadowWritten {
+  readonly predictions: number;
+  readonly agree: number;
+  readonly disagree: number;
+  readonly differences: readonly number[];
+  readonly rejections: readonly Rejection[];
+  readonly scoreSeconds: { readonly champion: number; readonly challenger: number };
 }
 
 export interface BatchWritten {
@@ -92,6 +110,17 @@ export class ServiceMetrics {
     LATENCY_BUCKETS,
   );
   private readonly scores = new FastHistogram(METRIC.predictionScore, 'Distribution of the published scores.', '', SCORE_BUCKETS);
+  private readonly differences = new FastHistogram(
+    METRIC.shadowScoreDifference,
+    'Shadow scoring: |champion score − challenger score| per event both published a prediction for.',
+    '',
+    DIFFERENCE_BUCKETS,
+  );
+  private readonly shadowPredictions: Counter;
+  private readonly shadowAgreement: Counter;
+  private readonly shadowRejections: Counter;
+  private readonly shadowErrors: Counter;
+  private readonly shadowDuration: Histogram;
   private readonly unknown: UnknownValueCounts;
   private progress: PartitionProgress | undefined;
   private model: { name: string; version: string } | undefined;
@@ -102,7 +131,7 @@ export class ServiceMetrics {
     this.reader = new PrometheusExporter({
       preventServerStart: true,
       withoutScopeInfo: true,
-      metricProducers: [new FastHistogramProducer({ name: 'stream-scorer', version: options.serviceVersion }, [this.latency, this.scores])],
+      metricProducers: [new FastHistogramProducer({ name: 'stream-scorer', version: options.serviceVersion }, [this.latency, this.scores, this.differences])],
     });
     this.provider = new MeterProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName, [ATTR_SERVICE_VERSION]: options.serviceVersion }),
@@ -122,6 +151,15 @@ export class ServiceMetrics {
     this.membershipsLost = meter.createCounter(METRIC.membershipsLost, { description: 'Times the group coordinator said this consumer was no longer a member (or the group had moved on); it stopped writing its partitions and rejoined. By coordinator error.' });
     this.stages = meter.createHistogram(METRIC.stageDuration, {
       description: 'Time per batch in each stage; publish is from the end of the pipeline to the broker acknowledging every output.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: STAGE_BUCKETS },
+    });
+    this.shadowPredictions = meter.createCounter(METRIC.shadowPredictions, { description: 'Shadow scoring: challenger predictions written to SHADOW_TOPIC and acknowledged (with the champion\'s outputs of the batch).' });
+    this.shadowAgreement = meter.createCounter(METRIC.shadowAgreement, { description: 'Shadow scoring: events both models published a prediction for, by whether they agree (same label; regressors: scores within SHADOW_AGREEMENT_TOLERANCE).' });
+    this.shadowRejections = meter.createCounter(METRIC.shadowRejections, { description: 'Shadow scoring: events the challenger rejected, by reason code (counted only: the champion decides what is dead-lettered).' });
+    this.shadowErrors = meter.createCounter(METRIC.shadowErrors, { description: 'Shadow scoring failures: kind="score" (the challenger threw on a batch: no shadow output for it), kind="write" (shadow output switched off after a write failure the shadow topic may cause). The champion is never affected.' });
+    this.shadowDuration = meter.createHistogram(METRIC.shadowScoreDuration, {
+      description: 'Shadow scoring: time per batch in the score stage, by model (champion or challenger).',
       unit: 's',
       advice: { explicitBucketBoundaries: STAGE_BUCKETS },
     });
@@ -193,6 +231,32 @@ export class ServiceMetrics {
 
   recordModelReload(result: 'ok' | 'refused'): void {
     this.modelReloads.add(1, { result });
+  }
+
+  /** Shadow scoring is configured: its counters start at zero so rates and alerts have a start. */
+  shadowConfigured(): void {
+    for (const result of ['agree', 'disagree']) this.shadowAgreement.add(0, { result });
+    for (const kind of ['score', 'write']) this.shadowErrors.add(0, { kind });
+    this.shadowPredictions.add(0);
+  }
+
+  recordShadowError(kind: 'score' | 'write'): void {
+    this.shadowErrors.add(1, { kind: kind === 'score' ? 'score' : 'write' });
+  }
+
+  /** One shadow batch whose records were acknowledged with the champion's outputs. */
+  recordShadow(batch: ShadowWritten): void {
+    if (batch.predictions > 0) this.shadowPredictions.add(batch.predictions);
+    if (batch.agree > 0) this.shadowAgreement.add(batch.agree, { result: 'agree' });
+    if (batch.disagree > 0) this.shadowAgreement.add(batch.disagree, { result: 'disagree' });
+    for (const difference of batch.differences) this.differences.record(difference);
+    if (batch.rejections.length > 0) {
+      const byReason = new Map<string, number>();
+      for (const rejection of batch.rejections) byReason.set(rejection.code, (byReason.get(rejection.code) ?? 0) + 1);
+      for (const [reason, n] of byReason) this.shadowRejections.add(n, { reason });
+    }
+    this.shadowDuration.record(batch.scoreSeconds.champion, { model: 'champion' });
+    this.shadowDuration.record(batch.scoreSeconds.challenger, { model: 'challenger' });
   }
 
   setReady(ready: boolean): void {

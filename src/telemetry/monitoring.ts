@@ -196,6 +196,18 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
         if (monitor) for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
       });
     },
+    shadowReady(model) {
+      safely('shadow scoring', () => {
+        metrics.shadowConfigured();
+        logger.info({ shadow_model: model.name, shadow_model_version: model.version, shadow_topic: model.topic }, 'shadow scoring: the challenger scores every batch beside the champion');
+      });
+    },
+    shadowWritten(batch) {
+      safely('shadow metrics for a batch', () => metrics.recordShadow(batch));
+    },
+    shadowFailed(kind) {
+      safely('a shadow failure', () => metrics.recordShadowError(kind));
+    },
     registry(state) {
       readiness.registry = { waiting: state.waiting, ...(state.error !== undefined ? { error: state.error } : {}) };
     },

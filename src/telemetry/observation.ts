@@ -19,6 +19,8 @@ export interface ChunkObservation {
   readonly features: FeatureBatch;
   /** Per scored row: the published score (positive-class probability or regression value). */
   readonly scores: Float64Array;
+  /** Per scored row: the predicted class label (null for a regressor); absent where no model scored (drift from topics). */
+  readonly labels?: readonly (string | null)[];
   /** Per scored row: set when scoring or encoding rejected it, so no prediction was published. */
   readonly rowRejections: readonly (Rejection | undefined)[];
 }

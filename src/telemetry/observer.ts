@@ -7,6 +7,7 @@ import type { ReloadOutcome } from '../model/reload';
 import type { TrainingProfile } from '../monitor/profile';
 import type { ProcessedBatch } from '../pipeline';
 import type { SourceMessage } from '../records';
+import type { ShadowWritten } from './metrics';
 
 /**
  * What the service tells its observers (metrics, readiness, model monitoring). Every call is
@@ -25,6 +26,12 @@ export interface ServiceObserver {
   progressed(info: { readonly topic: string; readonly partition: number; readonly highWatermark: string; readonly nextOffset: string }): void;
   /** Every output of the batch was acknowledged by the broker. */
   written(messages: readonly SourceMessage[], processed: ProcessedBatch): void;
+  /** Shadow scoring is configured (SHADOW_MODEL_PATH): the challenger is loaded and checked. */
+  shadowReady?(model: { readonly name: string; readonly version: string; readonly topic: string }): void;
+  /** The challenger's records of a batch were acknowledged with the champion's outputs. */
+  shadowWritten?(batch: ShadowWritten): void;
+  /** Shadow scoring failed on a batch (score) or was switched off after a write failure (write). */
+  shadowFailed?(kind: 'score' | 'write'): void;
   /** A batch of the partition was not written and will be fetched and tried again. */
   retried(topic: string, partition: number, failure: RetryCause): void;
   /** A batch waits for the schema registry (waiting), or batches pass it again. */
