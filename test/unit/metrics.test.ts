@@ -13,6 +13,7 @@ import { prepare } from '../../src/service';
 import { FastHistogram } from '../../src/telemetry/fast-histogram';
 import { createLogger } from '../../src/telemetry/logger';
 import { METRIC, ServiceMetrics } from '../../src/telemetry/metrics';
+import { compareShadow } from '../../src/model/shadow';
 import { PartitionProgress } from '../../src/telemetry/partition-progress';
 import { OTHER, UnknownValueCounts } from '../../src/telemetry/unknown-values';
 import { mixedCases } from '../support/mixed';
@@ -82,6 +83,15 @@ before(async () => {
   flagged.finish();
   metrics.recordBatch(zooMessages, { predictions: flagged.predictions.length, rejections: flagged.rejections, observation: flagged.observation }, ACKED_AT);
   await zoo.model.session.release();
+  // Shadow scoring: the same graph under another version scores the same batch (issue 13).
+  const challenger = { ...(await prepare(testConfig({ SCORE_BATCH_MAX_EVENTS: '4', MODEL_VERSION: '2.0.0-challenger' }), createLogger('silent'))), tracer: trace.getTracer('test'), outputTopic: 'shadow', recordSpans: false };
+  const shadowed = await processBatch(challenger, messages);
+  shadowed.finish();
+  const comparison = compareShadow(processed.observation, shadowed.observation, 0.01);
+  metrics.shadowConfigured();
+  metrics.recordShadow({ predictions: shadowed.predictions.length, ...comparison, rejections: shadowed.rejections, scoreSeconds: { champion: processed.observation.stageSeconds.score, challenger: shadowed.observation.stageSeconds.score } });
+  metrics.recordShadowError('score');
+  await challenger.model.session.release();
   for (const chunk of processed.observation.chunks) drift.observeChunk(chunk, messages);
   drift.finish();
 
@@ -102,6 +112,22 @@ after(async () => {
 });
 
 describe('metrics: what one batch records', () => {
+  it('records shadow scoring: agreement, score differences, both models\' score time, errors', async () => {
+    const values = samples(await metrics.text());
+    const cases = mixedCases(deps.decoder.reader, referenceCases(), 'metrics');
+    const valid = cases.filter((c) => c.expected === undefined).length;
+    assert.equal(values.get('stream_scorer_shadow_predictions_total'), valid);
+    assert.equal(values.get('stream_scorer_shadow_agreement_total{result="agree"}'), valid, 'the same graph agrees with itself on every event');
+    assert.equal(values.get('stream_scorer_shadow_agreement_total{result="disagree"}'), 0);
+    assert.equal(values.get('stream_scorer_shadow_score_difference_count'), valid);
+    assert.equal(values.get('stream_scorer_shadow_score_difference_sum'), 0);
+    assert.equal(values.get('stream_scorer_shadow_score_duration_seconds_count{model="champion"}'), 1);
+    assert.equal(values.get('stream_scorer_shadow_score_duration_seconds_count{model="challenger"}'), 1);
+    assert.equal(values.get('stream_scorer_shadow_errors_total{kind="score"}'), 1);
+    assert.equal(values.get('stream_scorer_shadow_errors_total{kind="write"}'), 0);
+    assert.ok([...values.keys()].some((k) => k.startsWith('stream_scorer_shadow_rejections_total{reason=')), 'the challenger\'s rejections are counted by reason');
+  });
+
   it('serves the OpenTelemetry metrics as Prometheus text on /metrics', async () => {
     const response = await fetch(`${server.url}/metrics`);
     assert.equal(response.status, 200);
