@@ -190,6 +190,42 @@ describe('integration: shadow (challenger) scoring', () => {
     assert.ok(champion.every((c) => c.value.model_version !== CHALLENGER));
   });
 
+  it('exactly-once, SHADOW_TOPIC deleted mid-stream: shadow output is switched off, the champion loses and duplicates nothing and commits everything', async (t) => {
+    const kafka = testKafka();
+    const topics = await createTestTopics(kafka, 'shadow-deleted', 3);
+    const shadowTopic = `${topics.output}.shadow`;
+    await createTopic(kafka, shadowTopic, 3);
+    const { monitoring } = await start(topics, {
+      PROCESSING_GUARANTEE: 'exactly-once',
+      SHADOW_MODEL_PATH: modelFolder('scorer-shadow-deleted-', CHALLENGER),
+      SHADOW_TOPIC: shadowTopic,
+      PRODUCER_RETRIES: '2',
+      RETRY_BACKOFF_MAX_MS: '1000',
+    });
+    const total = 1_200;
+    const traffic = sendTraffic(brokers(), topics.input, total, 300);
+    await sleep(1_500);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [shadowTopic] });
+    await admin.disconnect();
+    assert.equal(await traffic, total);
+
+    const report = await settle(topics, total, true);
+    t.diagnostic(formatReport(report));
+    assert.equal(report.eventsIn, total);
+    assert.equal(report.lost, 0, `lost: ${report.lostSample.join(' ')}`);
+    assert.equal(report.duplicated, 0);
+    const ends = await endOffsets(kafka, topics.input);
+    const committed = await committedAtLeast(kafka, topics.group, topics.input, ends, 30_000);
+    for (const [partition, end] of ends) assert.equal(committed.get(partition), end, `partition ${partition} committed to its end`);
+    const writeErrors = await metric(monitoring, /^stream_scorer_shadow_errors_total\{.*kind="write"/);
+    const shadowWritten = await metric(monitoring, /^stream_scorer_shadow_predictions_total/);
+    t.diagnostic(`shadow write errors ${writeErrors}, shadow predictions before the topic went ${shadowWritten}`);
+    assert.equal(writeErrors, 1, 'switched off once');
+    assert.ok((shadowWritten ?? 0) > 0, 'shadow output was written before the topic was deleted');
+  });
+
   it('a SHADOW_TOPIC that does not exist switches shadow output off; the champion scores and commits everything', async (t) => {
     const kafka = testKafka();
     const topics = await createTestTopics(kafka, 'shadow-missing', 3);
