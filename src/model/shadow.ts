@@ -198,9 +198,14 @@ export async function loadShadowModel(config: Config, inputs: Omit<CandidateInpu
   });
   if (!result.ok) {
     const setting = config.shadowModelManifest !== undefined && result.file === config.shadowModelManifest ? 'SHADOW_MODEL_MANIFEST' : 'SHADOW_MODEL_PATH';
-    throw new ServiceError('MODEL_INVALID', `${setting}=${setting === 'SHADOW_MODEL_PATH' ? modelPath : config.shadowModelManifest}: the challenger model is refused by the ${result.check} check (${result.file}): ${result.reason}`);
+    throw new ServiceError('MODEL_INVALID', `${setting}=${setting === 'SHADOW_MODEL_PATH' ? modelPath : config.shadowModelManifest}: the challenger model is refused by the ${result.check} check (${result.file}): ${championKeys(result.reason)}`);
   }
   return result.serving;
+}
+
+/** The checks name the champion's settings (MODEL_PATH=…); for the challenger they are its own. */
+function championKeys(reason: string): string {
+  return reason.replace(/\bMODEL_PATH=/g, 'SHADOW_MODEL_PATH=').replace(/\bMODEL_MANIFEST=/g, 'SHADOW_MODEL_MANIFEST=');
 }
 
 /** The pipeline deps the challenger runs with: its model, its topic, no spans of its own, no champion failpoints. */

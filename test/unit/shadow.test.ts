@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { trace } from '@opentelemetry/api';
 import { loadConfig } from '../../src/config/load';
 import { ServiceError } from '../../src/errors';
-import { ShadowScorer, compareShadow } from '../../src/model/shadow';
+import { ShadowScorer, compareShadow, loadShadowModel } from '../../src/model/shadow';
 import { processBatch } from '../../src/pipeline';
 import type { Rejection } from '../../src/errors';
 import type { SourceMessage } from '../../src/records';
@@ -11,7 +14,7 @@ import { prepare } from '../../src/service';
 import type { FeatureBatch } from '../../src/stages/check/contract-check';
 import { createLogger } from '../../src/telemetry/logger';
 import type { BatchObservation, ChunkObservation } from '../../src/telemetry/observation';
-import { referenceCases, testConfig } from '../support/model';
+import { MODEL_PATH, referenceCases, testConfig } from '../support/model';
 
 const REJECTED = { code: 'NON_FINITE_SCORE', stage: 'score', message: 'x' } as unknown as Rejection;
 
@@ -129,5 +132,30 @@ describe('shadow scoring: configuration', () => {
     const off = loadConfig({});
     assert.equal(off.shadowModelPath, undefined);
     assert.equal(off.shadowAgreementTolerance, 0.01);
+  });
+});
+
+describe('shadow scoring: the challenger is checked at start-up like the champion', () => {
+  it('loads a challenger with its own manifest\'s version, and refuses a broken one naming SHADOW_MODEL_PATH and the check', async () => {
+    const prepared = await prepare(testConfig(), createLogger('silent'));
+    const current = { model: prepared.model, prediction: prepared.prediction, deadLetter: prepared.deadLetter, decoder: prepared.decoder, sha256: prepared.modelSha256, profile: undefined };
+    const inputs = { reader: prepared.reader, eventFields: prepared.eventFields, current, decoderFor: () => prepared.decoder };
+    const dir = mkdtempSync(join(tmpdir(), 'shadow-unit-'));
+    copyFileSync(MODEL_PATH, join(dir, 'model.onnx'));
+    writeFileSync(join(dir, 'manifest.yaml'), 'name: card-fraud\nversion: "2.0.0-challenger"\n');
+    const serving = await loadShadowModel(testConfig({ SHADOW_MODEL_PATH: join(dir, 'model.onnx'), SHADOW_TOPIC: 'shadow', MODEL_VERSION: 'champion-only' }), inputs);
+    assert.equal(serving.prediction.modelVersion, '2.0.0-challenger', 'MODEL_VERSION is the champion\'s; the challenger\'s manifest names its version');
+    await serving.model.session.release();
+
+    const broken = join(dir, 'broken.onnx');
+    const bytes = readFileSync(MODEL_PATH);
+    writeFileSync(broken, bytes.subarray(0, bytes.length >> 1));
+    await assert.rejects(loadShadowModel(testConfig({ SHADOW_MODEL_PATH: broken, SHADOW_TOPIC: 'shadow' }), inputs), (error: unknown) => {
+      assert.ok(error instanceof ServiceError);
+      assert.equal(error.code, 'MODEL_INVALID');
+      assert.match(error.message, /^MODEL_INVALID: SHADOW_MODEL_PATH=.*broken\.onnx: the challenger model is refused by the contract check .*SHADOW_MODEL_PATH=.*not a readable ONNX model/);
+      return true;
+    });
+    await prepared.model.session.release();
   });
 });
