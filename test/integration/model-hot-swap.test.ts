@@ -15,6 +15,7 @@ import { type TestTopics, brokers, createTestTopics, testKafka, topicEnv } from 
 import { MODEL_PATH, PREDICTION_SCHEMA, ROOT } from '../support/model';
 import { spawnScorer } from '../support/processes';
 import { scorerConfig, waitFor } from '../support/scorer';
+import { metricMatching } from '../support/prometheus';
 import { sendTraffic } from '../support/traffic';
 
 /**
@@ -106,10 +107,8 @@ async function settle(topics: TestTopics, expected: number, timeoutMs = 60_000):
   }
 }
 
-async function metricValue(monitoring: Monitoring, pattern: RegExp): Promise<number | undefined> {
-  const text = await (await fetch(`${monitoring.server.url}/metrics`)).text();
-  for (const line of text.split('\n')) if (pattern.test(line)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  return undefined;
+function metricValue(monitoring: Monitoring, pattern: RegExp): Promise<number | undefined> {
+  return metricMatching(`${monitoring.server.url}/metrics`, pattern);
 }
 
 describe('integration: model hot swap', () => {

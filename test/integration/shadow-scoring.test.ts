@@ -15,6 +15,7 @@ import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/
 import { type TestTopics, brokers, committedAtLeast, createTestTopics, endOffsets, testKafka } from '../support/kafka';
 import { MODEL_PATH, PREDICTION_SCHEMA } from '../support/model';
 import { scorerConfig } from '../support/scorer';
+import { metricMatching } from '../support/prometheus';
 import { sendTraffic } from '../support/traffic';
 
 /**
@@ -73,10 +74,8 @@ async function predictions(topic: string, readCommitted: boolean): Promise<{ mes
 
 const position = (p: Prediction): string => `${p.source.topic}/${p.source.partition}/${p.source.offset}`;
 
-async function metric(monitoring: Monitoring, pattern: RegExp): Promise<number | undefined> {
-  const text = await (await fetch(`${monitoring.server.url}/metrics`)).text();
-  for (const line of text.split('\n')) if (pattern.test(line)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  return undefined;
+function metric(monitoring: Monitoring, pattern: RegExp): Promise<number | undefined> {
+  return metricMatching(`${monitoring.server.url}/metrics`, pattern);
 }
 
 describe('integration: shadow (challenger) scoring', () => {

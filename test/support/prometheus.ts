@@ -8,3 +8,9 @@ export function samples(text: string): Map<string, number> {
   }
   return out;
 }
+
+/** The value of the first sample on a /metrics page whose name and labels match `pattern`. */
+export async function metricMatching(metricsUrl: string, pattern: RegExp): Promise<number | undefined> {
+  for (const [sample, value] of samples(await (await fetch(metricsUrl)).text())) if (pattern.test(sample)) return value;
+  return undefined;
+}
