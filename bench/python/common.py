@@ -106,7 +106,8 @@ def producer_config(row: Row) -> dict:
 
 
 BATCH = 5000
-CONSUME_TIMEOUT_S = 0.05
+# Waiting for the first message of a batch, at most this long (then the loop checks `expected`).
+FIRST_MESSAGE_TIMEOUT_S = 0.1
 
 
 class Deliveries:
@@ -161,14 +162,28 @@ class Deliveries:
             self.producer.poll(0.05)
             self._settle()
 
-    def serve(self) -> None:
-        self.producer.poll(0)
+    def serve(self, timeout: float = 0) -> None:
+        self.producer.poll(timeout)
         self._settle()
 
     def drain(self) -> None:
         while self.pending:
             self.producer.poll(0.05)
             self._settle()
+
+
+def consume(consumer, wait: float) -> list:
+    """
+    Up to BATCH messages: what is queued now, else the first one to arrive within `wait` and what
+    came with it. (consume(num_messages=BATCH, timeout=t) alone waits out t for a full batch whenever
+    fewer are queued: at a moderate rate every event would wait up to t.)
+    """
+    messages = consumer.consume(num_messages=BATCH, timeout=0)
+    if not messages and wait > 0:
+        messages = consumer.consume(num_messages=1, timeout=wait)
+        if messages:
+            messages += consumer.consume(num_messages=BATCH - 1, timeout=0)
+    return messages
 
 
 def run(row: Row, process) -> None:
@@ -178,10 +193,10 @@ def run(row: Row, process) -> None:
     deliveries = Deliveries(row, consumer, producer)
     consumer.subscribe([row.spec["input"]], on_assign=lambda _c, partitions: row.ready() if partitions else None)
     while not row.check():
-        messages = consumer.consume(num_messages=BATCH, timeout=CONSUME_TIMEOUT_S)
-        producer.poll(0)
+        # With deliveries outstanding, the producer is served between short looks at the consumer.
+        messages = consume(consumer, 0 if deliveries.pending else FIRST_MESSAGE_TIMEOUT_S)
         if not messages:
-            deliveries.serve()
+            deliveries.serve(0.005 if deliveries.pending else 0)
             continue
         good = []
         for m in messages:
