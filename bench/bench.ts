@@ -3,12 +3,18 @@
  * baseline (per-message decode/score/awaited send), in one run, on the same broker and settings.
  * Each row runs as its own process (bench/row.ts); the load generator is another (bench/load.ts).
  *
+ * The python-peer and python-passthrough rows are independent Python processes (bench/python/:
+ * confluent-kafka + fastavro + onnxruntime, and the bare librdkafka consume → produce limit), in the
+ * venv of scripts/python-check-env.sh; when python-peer runs next to scorer, their outputs are
+ * compared record by record (bench/compare-rows.ts).
+ *
  * Settings (environment): BENCH_EVENTS (pre-produced events, 400000), BENCH_NAIVE_EVENTS (20000),
- * BENCH_LIVE_SECONDS (15), BENCH_ROWS (ceiling,scorer,scorer-eos,naive), BENCH_SCORER_ENV (JSON of
+ * BENCH_LIVE_SECONDS (15), BENCH_ROWS (ceiling,scorer,scorer-eos,naive; also python-peer,
+ * python-passthrough), BENCH_SCORER_ENV (JSON of
  * extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer throughput row),
  * BENCH_LATENCY=0 (throughput only), BENCH_HALF_RATE (pins the "50 %" rate), BENCH_LABEL (a word in the results file name).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +22,8 @@ import type { Kafka } from 'kafkajs';
 import { scanTopic } from '../src/kafka/scan';
 import type { SourceMessage } from '../src/records';
 import { loadSchema } from '../src/stages/decode';
-import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, createTopics, deleteTopics, describeMachine, loadAverage, quantile, sleep } from './common';
+import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, brokers, createTopics, deleteTopics, describeMachine, loadAverage, quantile, sleep } from './common';
+import { type Comparison, compareRows } from './compare-rows';
 import type { RowMode, RowResult, RowSpec } from './row';
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
@@ -60,9 +67,20 @@ interface RunningRow {
   readonly child: ChildProcess;
   readonly ready: Promise<void>;
   readonly result: Promise<RowResult>;
+  /** Live input: how many inputs the row is to finish after, known once the load generator is done. */
+  readonly expect: (count: number) => void;
 }
 
+/** The Python rows: their script in bench/python/. */
+const PYTHON_ROWS: Partial<Record<RowMode, string>> = { 'python-peer': 'peer.py', 'python-passthrough': 'passthrough.py' };
+
 function startRow(spec: RowSpec, profileDir?: string): RunningRow {
+  const script = PYTHON_ROWS[spec.mode];
+  return script ? startPythonRow(spec, script) : startNodeRow(spec, profileDir);
+}
+
+/** A Node row (bench/row.ts): ready, result and `expected` over the IPC channel. */
+function startNodeRow(spec: RowSpec, profileDir?: string): RunningRow {
   const args = [...NODE_FLAGS, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
   const child = node('row.ts', { BENCH_ROW: JSON.stringify(spec) }, args);
   child.stdout?.on('data', (d: Buffer) => process.stderr.write(d));
@@ -76,7 +94,54 @@ function startRow(spec: RowSpec, profileDir?: string): RunningRow {
     });
     child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`row ${spec.mode} exited with ${code} before reporting`))));
   });
-  return { child, ready, result };
+  return { child, ready, result, expect: (count) => child.send({ expected: count }) };
+}
+
+let pythonPath: string | undefined;
+
+/** The bench venv's python (scripts/python-check-env.sh installs bench/python/requirements.txt once). */
+function benchPython(): string {
+  if (pythonPath) return pythonPath;
+  const made = spawnSync(join(ROOT, 'scripts/python-check-env.sh'), [], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHON_ENV_REQUIREMENTS: 'bench/python/requirements.txt', PYTHON_ENV_VENV: '.cache/venv-bench', PYTHON_ENV_IMPORTS: 'confluent_kafka fastavro numpy onnxruntime' },
+  });
+  if (made.status !== 0) throw new Error(`scripts/python-check-env.sh (bench venv) failed: ${made.stderr}`);
+  pythonPath = made.stdout.trim();
+  return pythonPath;
+}
+
+/** Versions of the Python rows' libraries, for the results file. */
+function describePython(): string {
+  const run = spawnSync(benchPython(), ['-c', 'import sys, confluent_kafka, fastavro, numpy, onnxruntime; print(f"Python {sys.version.split()[0]}, confluent-kafka {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]}), fastavro {fastavro.__version__}, onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__}")'], { encoding: 'utf8' });
+  return run.status === 0 ? run.stdout.trim() : 'unknown';
+}
+
+/** A Python row (bench/python/*.py): `BENCH_ROW_READY` and `BENCH_ROW_RESULT {json}` lines on stdout, `expected` as a stdin line. */
+function startPythonRow(spec: RowSpec, script: string): RunningRow {
+  const child = spawn(benchPython(), [join(__dirname, 'python', script)], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_ROW: JSON.stringify(spec), KAFKA_BROKERS: brokers().join(',') },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const result = new Promise<RowResult>((resolve, reject) => {
+    let got: RowResult | undefined;
+    let pending = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line === 'BENCH_ROW_READY') onReady();
+        else if (line.startsWith('BENCH_ROW_RESULT ')) got = JSON.parse(line.slice('BENCH_ROW_RESULT '.length)) as RowResult;
+        else process.stderr.write(`${line}\n`);
+      }
+    });
+    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`row ${spec.mode} exited with ${code} before reporting`))));
+  });
+  return { child, ready, result, expect: (count) => void child.stdin?.write(`${JSON.stringify({ expected: count })}\n`) };
 }
 
 function rowTopics(tag: string): { output: string; deadLetter: string; group: string } {
@@ -138,8 +203,8 @@ interface Latency {
   readonly count: number;
   readonly rate: number;
   readonly offered: number;
-  /** The row's event-loop delay p99 during this phase. */
-  readonly eventLoopDelayP99Ms: number;
+  /** The row's event-loop delay p99 during this phase (Node rows). */
+  readonly eventLoopDelayP99Ms?: number;
 }
 
 async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number, cap?: number): Promise<Latency> {
@@ -154,9 +219,9 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
   // The naive row only ever handles its first events (cap): measured from the start.
   const since = cap === undefined ? Date.now() + WARMUP_SECONDS * 1000 : 0;
   const loaded = await load({ topic: input, durationMs: (WARMUP_SECONDS + LIVE_SECONDS) * 1000, rate, seed: 7 });
-  row.child.send({ expected: cap === undefined ? loaded.sent : Math.min(cap, loaded.sent) });
+  row.expect(cap === undefined ? loaded.sent : Math.min(cap, loaded.sent));
   const result = await row.result;
-  const { fromInput, fromEvent } = await latencies(kafka, input, t.output, mode === 'ceiling', since);
+  const { fromInput, fromEvent } = await latencies(kafka, input, t.output, COPIES.has(mode), since);
   return {
     p50: quantile(fromInput, 0.5),
     p95: quantile(fromInput, 0.95),
@@ -169,10 +234,16 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
   };
 }
 
+/** Rows whose output is the input copied, record by record, to the same partition (offset = input offset). */
+const COPIES = new Set<RowMode>(['ceiling', 'python-passthrough']);
+
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+/** An event-loop delay, or n/a for a Python row (no event loop). */
+const ms = (n: number | undefined, digits = 1): string => (n === undefined ? 'n/a' : n.toFixed(digits));
 
 async function main(): Promise<void> {
   const machine = describeMachine();
+  if (ROWS.some((mode) => PYTHON_ROWS[mode])) machine.python = describePython();
   const kafka = benchKafka();
   const started = new Date();
   out(`# stream-scorer benchmark ${started.toISOString()} (${RUN})`);
@@ -186,8 +257,10 @@ async function main(): Promise<void> {
   if (ROWS.includes('naive')) await load({ topic: naiveInput, count: NAIVE_EVENTS, seed: 1 });
 
   const throughput = new Map<RowMode, RowResult & { load: string }>();
+  const outputs = new Map<RowMode, { output: string; deadLetter: string }>();
   for (const mode of ROWS) {
     const t = rowTopics(`${mode}.tp`);
+    outputs.set(mode, t);
     await createTopics(kafka, { output: [t.output, t.deadLetter] });
     const naive = mode === 'naive';
     const before = loadAverage();
@@ -196,7 +269,17 @@ async function main(): Promise<void> {
     const row = startRow({ mode, input: naive ? naiveInput : input, ...t, expected: naive ? NAIVE_EVENTS : EVENTS, env: SCORER_ENV }, profileDir);
     const result = await row.result;
     throughput.set(mode, { ...result, load: `${before} → ${loadAverage()}` });
-    out(`throughput ${mode}: ${fmt(result.eventsPerSecond)} events/s (${result.events} in ${result.seconds.toFixed(2)} s), cpu ${result.cpuSecondsPer1k.toFixed(3)} s/1k, peak RSS ${result.peakRssMb.toFixed(0)} MB, ELD p99 ${result.eventLoopDelayP99Ms.toFixed(1)} ms; load ${before} → ${loadAverage()}`);
+    out(`throughput ${mode}: ${fmt(result.eventsPerSecond)} events/s (${result.events} in ${result.seconds.toFixed(2)} s), cpu ${result.cpuSecondsPer1k.toFixed(3)} s/1k, peak RSS ${result.peakRssMb.toFixed(0)} MB, ELD p99 ${ms(result.eventLoopDelayP99Ms)} ms; load ${before} → ${loadAverage()}`);
+  }
+
+  // The Python peer must do the same work: the same predictions (scores), the same dead letters.
+  const scorerOut = outputs.get('scorer');
+  const peerOut = outputs.get('python-peer');
+  let comparison: Comparison | undefined;
+  if (scorerOut && peerOut) {
+    comparison = await compareRows(kafka, scorerOut, peerOut);
+    out(`python-peer vs scorer: ${comparison.summary}`);
+    if (!comparison.ok) throw new Error(`python-peer does not match stream-scorer: ${comparison.summary}\n${comparison.problems.join('\n')}`);
   }
 
   const scorerRate = throughput.get('scorer')?.eventsPerSecond ?? 10_000;
@@ -210,10 +293,10 @@ async function main(): Promise<void> {
       const cap = mode === 'naive' ? Math.round((throughput.get('naive')?.eventsPerSecond ?? 1000) * 5) : undefined;
       const f = await livePhase(kafka, mode, `${mode}.full`, 0, cap);
       full.set(mode, f);
-      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${f.eventLoopDelayP99Ms.toFixed(1)} ms; load ${loadAverage()}`);
+      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
       const h = await livePhase(kafka, mode, `${mode}.half`, half, cap);
       halfLatency.set(mode, h);
-      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${h.eventLoopDelayP99Ms.toFixed(1)} ms; load ${loadAverage()}`);
+      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${ms(h.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
     }
   }
 
@@ -229,11 +312,21 @@ async function main(): Promise<void> {
     const f = full.get(mode);
     const h = halfLatency.get(mode);
     const lat = (l?: { p50: number; p95: number; p99: number }): string => (l ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)}` : 'n/a');
-    const label = { ceiling: 'ceiling (bare kafkajs consume → produce)', scorer: 'stream-scorer, at-least-once', 'scorer-eos': 'stream-scorer, exactly-once', naive: `naive baseline (${r.events} events)` }[mode];
-    lines.push(`| ${label} | ${fmt(r.eventsPerSecond)} | ${r.cpuSecondsPer1k.toFixed(3)} | ${r.peakRssMb.toFixed(0)} | ${r.eventLoopDelayP99Ms.toFixed(1)} / ${r.eventLoopDelayMaxMs.toFixed(0)} | ${lat(f)} | ${lat(h)} | ${lat(h?.fromEvent)} | ${h ? h.eventLoopDelayP99Ms.toFixed(1) : 'n/a'} | ${r.load} |`);
+    const label = {
+      ceiling: 'ceiling (bare kafkajs consume → produce)',
+      scorer: 'stream-scorer, at-least-once',
+      'scorer-eos': 'stream-scorer, exactly-once',
+      naive: `naive baseline (${r.events} events)`,
+      'python-peer': 'Python peer (confluent-kafka + fastavro + onnxruntime, batched)',
+      'python-passthrough': 'librdkafka passthrough (confluent-kafka consume → produce)',
+    }[mode];
+    lines.push(`| ${label} | ${fmt(r.eventsPerSecond)} | ${r.cpuSecondsPer1k.toFixed(3)} | ${r.peakRssMb.toFixed(0)} | ${ms(r.eventLoopDelayP99Ms)} / ${ms(r.eventLoopDelayMaxMs, 0)} | ${lat(f)} | ${lat(h)} | ${lat(h?.fromEvent)} | ${ms(h?.eventLoopDelayP99Ms)} | ${r.load} |`);
   }
   const ratioCeiling = scorer && ceiling ? scorer.eventsPerSecond / ceiling.eventsPerSecond : Number.NaN;
   const ratioNaive = scorer && naive ? scorer.eventsPerSecond / naive.eventsPerSecond : Number.NaN;
+  const peer = throughput.get('python-peer');
+  const passthrough = throughput.get('python-passthrough');
+  const cpuRatio = (a?: RowResult, b?: RowResult): string => (a && b ? (a.cpuSecondsPer1k / b.cpuSecondsPer1k).toFixed(2) : 'n/a');
   const p99Half = halfLatency.get('scorer')?.p99 ?? Number.NaN;
   const eldHalf = halfLatency.get('scorer')?.eventLoopDelayP99Ms;
   const verdict = (ok: boolean, measured: boolean): string => (!measured ? 'not measured' : ok ? 'MET' : 'NOT MET');
@@ -262,13 +355,15 @@ async function main(): Promise<void> {
     '- events/s: inputs whose outputs are acknowledged, from the first fetched batch to the last acknowledgement (the commit of the last batch follows). CPU s / 1k events: process.cpuUsage over the same span. Peak RSS: process.resourceUsage().maxRSS of the row process. Event-loop delay: perf_hooks.monitorEventLoopDelay (10 ms resolution) over the same span.',
     `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${WARMUP_SECONDS} + ${LIVE_SECONDS} s, each with event_time = the moment it was created; only events that entered the broker after the first ${WARMUP_SECONDS} s (warm-up: JIT, first ONNX runs, connections) are measured. Input and output topics use message.timestamp.type=LogAppendTime, so each record's Kafka timestamp is the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency ("e2e") = output append time − the event's Kafka timestamp (its input append time), for every prediction (ceiling: every copied event), read back after the row finished; "from event creation" = output append time − event_time, which adds the load generator's own client-side queueing on this shared 2-core machine. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the stream-scorer at-least-once rate measured above.`,
     '- The naive row cannot sustain either load: its latency is over its first 5 s worth of events, and says how far behind it falls.',
+    '- Python rows (bench/python/, their own process, the venv of scripts/python-check-env.sh with bench/python/requirements.txt): the peer is what a good engineer would write instead of stream-scorer with confluent-kafka + fastavro + onnxruntime (consume(num_messages=5000) batches, fastavro decode, the same contract checks, one session.run per batch on 1 intra-op thread, fastavro encode, the same keys and headers, dead letters with the same reason headers, idempotent acks=all producer, a batch committed once all its records are acknowledged); the passthrough is its librdkafka limit (consume → produce the same key, bytes and headers, same commit discipline). Their CPU is getrusage(RUSAGE_SELF) (every thread: librdkafka, onnxruntime), peak RSS ru_maxrss, over the same span; they have no event loop (n/a).',
+    ...(comparison ? [`- python-peer vs stream-scorer on the same input, record by record (bench/compare-rows.ts): ${comparison.summary}.`] : []),
     `- Service settings: defaults of src/config/schema.ts${Object.keys(SCORER_ENV).length ? `, plus ${JSON.stringify(SCORER_ENV)}` : ''}. Node flags of the row processes: ${NODE_FLAGS.join(' ') || 'none'}.`,
     '',
     '## Results',
     '',
     ...lines,
     '',
-    `Ratios: stream-scorer / ceiling = ${ratioCeiling.toFixed(2)}; stream-scorer / naive = ${ratioNaive.toFixed(1)}.`,
+    `Ratios: stream-scorer / ceiling = ${ratioCeiling.toFixed(2)}; stream-scorer / naive = ${ratioNaive.toFixed(1)}.${peer || passthrough ? ` CPU s / 1k: stream-scorer / Python peer = ${cpuRatio(scorer, peer)}; ceiling / librdkafka passthrough = ${cpuRatio(ceiling, passthrough)}; Python peer / librdkafka passthrough = ${cpuRatio(peer, passthrough)}.` : ''}`,
     '',
     '| target | measured | |',
     '|---|---:|---|',
@@ -281,7 +376,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `${started.toISOString().slice(0, 16).replace(/[:T]/g, '-')}-${hostname()}${env.BENCH_LABEL ? `-${env.BENCH_LABEL}` : ''}`);
   writeFileSync(`${base}.md`, md);
-  writeFileSync(`${base}.json`, JSON.stringify({ machine, run: RUN, settings: { EVENTS, NAIVE_EVENTS, LIVE_SECONDS, SCORER_ENV, NODE_FLAGS }, throughput: Object.fromEntries(throughput), fullLoad: Object.fromEntries(full), halfLoad: { rate: half, ...Object.fromEntries(halfLatency) }, ratios: { ceiling: ratioCeiling, naive: ratioNaive } }, null, 2));
+  writeFileSync(`${base}.json`, JSON.stringify({ machine, run: RUN, settings: { EVENTS, NAIVE_EVENTS, LIVE_SECONDS, SCORER_ENV, NODE_FLAGS }, throughput: Object.fromEntries(throughput), fullLoad: Object.fromEntries(full), halfLoad: { rate: half, ...Object.fromEntries(halfLatency) }, ratios: { ceiling: ratioCeiling, naive: ratioNaive }, ...(comparison ? { pythonPeerVsScorer: { ok: comparison.ok, summary: comparison.summary, problems: comparison.problems } } : {}) }, null, 2));
   out(`written: ${base}.md, ${base}.json`);
   await deleteTopics(kafka, topics);
 }

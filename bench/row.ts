@@ -16,7 +16,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, brokers } from './common';
 
-export type RowMode = 'ceiling' | 'scorer' | 'scorer-eos' | 'naive';
+/** The python-* rows are Python processes (bench/python/*.py), started by bench/bench.ts with the same RowSpec. */
+export type RowMode = 'ceiling' | 'scorer' | 'scorer-eos' | 'naive' | 'python-peer' | 'python-passthrough';
 
 export interface RowSpec {
   readonly mode: RowMode;
@@ -38,8 +39,9 @@ export interface RowResult {
   readonly cpuSeconds: number;
   readonly cpuSecondsPer1k: number;
   readonly peakRssMb: number;
-  readonly eventLoopDelayP99Ms: number;
-  readonly eventLoopDelayMaxMs: number;
+  /** Node rows only: a Python row has no event loop to measure. */
+  readonly eventLoopDelayP99Ms?: number;
+  readonly eventLoopDelayMaxMs?: number;
 }
 
 const spec = JSON.parse(process.env.BENCH_ROW ?? '{}') as RowSpec;
@@ -266,6 +268,7 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
 }
 
 async function main(): Promise<void> {
+  if (spec.mode.startsWith('python-')) throw new Error(`${spec.mode} is a Python row (bench/python/), started by bench/bench.ts`);
   const stop = spec.mode === 'scorer' || spec.mode === 'scorer-eos' ? await runScorer() : await runBare(spec.mode === 'naive');
   await finished;
   await stop();

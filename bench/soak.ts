@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     '|---:|---:|---:|---:|---:|---:|---|',
     ...samples.map((s) => `| ${s.at} | ${mb(s.rss)} | ${mb(s.heapUsed)} | ${mb(s.heapTotal)} | ${mb(s.external)} | ${s.events} | ${s.load} |`),
     '',
-    `RSS growth first → last sample: ${(growth * 100).toFixed(1)} % (first → max: ${(growthMax * 100).toFixed(1)} %; after warm-up, t=${warm?.at ?? '?'} s → last: ${(growthWarm * 100).toFixed(1)} %): target < 10 % ${growth < 0.1 ? 'MET' : 'NOT MET'} (first → last). Event-loop delay p99 over the soak: ${final.eventLoopDelayP99Ms.toFixed(1)} ms: target < 10 ms ${final.eventLoopDelayP99Ms < 10 ? 'MET' : 'NOT MET'}. CPU ${final.cpuSecondsPer1k.toFixed(3)} s / 1k events.`,
+    `RSS growth first → last sample: ${(growth * 100).toFixed(1)} % (first → max: ${(growthMax * 100).toFixed(1)} %; after warm-up, t=${warm?.at ?? '?'} s → last: ${(growthWarm * 100).toFixed(1)} %): target < 10 % ${growth < 0.1 ? 'MET' : 'NOT MET'} (first → last). Event-loop delay p99 over the soak: ${(final.eventLoopDelayP99Ms ?? Number.NaN).toFixed(1)} ms: target < 10 ms ${(final.eventLoopDelayP99Ms ?? 99) < 10 ? 'MET' : 'NOT MET'}. CPU ${final.cpuSecondsPer1k.toFixed(3)} s / 1k events.`,
     '',
   ];
   out();

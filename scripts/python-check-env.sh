@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Python venv for the independent Confluent wire-format checker (test/support/python/confluent_check.py):
-# confluent-kafka (librdkafka) with its schema registry Avro serde (fastavro), installed once from PyPI
-# into .cache/venv-check with the exact versions of test/support/python/requirements.txt, never
-# fetched at test time.
+# A pinned Python venv from PyPI, installed once, never fetched at test or bench time. By default the
+# one of the independent Confluent wire-format checker (test/support/python/confluent_check.py):
+# confluent-kafka (librdkafka) with its schema registry Avro serde (fastavro), in .cache/venv-check
+# with the exact versions of test/support/python/requirements.txt. The benchmark's Python rows use it
+# with their own requirements, venv and imports (bench/bench.ts):
+#   PYTHON_ENV_REQUIREMENTS=bench/python/requirements.txt PYTHON_ENV_VENV=.cache/venv-bench \
+#   PYTHON_ENV_IMPORTS='confluent_kafka fastavro numpy onnxruntime' scripts/python-check-env.sh
 #
 # Usage: scripts/python-check-env.sh
 #   installs the venv when it is missing or was made from another requirements file (a marker file
@@ -10,14 +13,19 @@
 #   python on stdout, e.g.
 #     PY="$(scripts/python-check-env.sh)" && "$PY" test/support/python/confluent_check.py --help
 #
-# Environment: PYTHON_CHECK_VENV (default $REPO/.cache/venv-check), PYTHON (default python3, 3.11:
-# the pins are wheels for it; another 3.x may work but may build from source).
+# Environment: PYTHON_ENV_REQUIREMENTS (default $REPO/test/support/python/requirements.txt; relative
+# paths are from the repository root), PYTHON_ENV_VENV (default $PYTHON_CHECK_VENV, else
+# $REPO/.cache/venv-check), PYTHON_ENV_IMPORTS (Python modules the venv must import, space-separated;
+# default: the checker's, confluent_kafka's Avro serde), PYTHON (default python3, 3.11: the pins are
+# wheels for it; another 3.x may work but may build from source).
 # Cost on a new machine: ~8 s (pip, nothing cached: 21 wheels from PyPI), 86 MB installed; afterwards ~10 ms.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-VENV="$(realpath -m "${PYTHON_CHECK_VENV:-$REPO/.cache/venv-check}")"
-REQUIREMENTS="$REPO/test/support/python/requirements.txt"
+cd "$REPO"   # relative PYTHON_ENV_* paths are from the repository root
+VENV="$(realpath -m "${PYTHON_ENV_VENV:-${PYTHON_CHECK_VENV:-$REPO/.cache/venv-check}}")"
+REQUIREMENTS="$(realpath -m "${PYTHON_ENV_REQUIREMENTS:-$REPO/test/support/python/requirements.txt}")"
+IMPORTS="${PYTHON_ENV_IMPORTS:-}"
 PYTHON="${PYTHON:-python3}"
 MARKER="$VENV/.installed"
 
@@ -38,7 +46,7 @@ pinned_names() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's/[=<>!~;
 installed_names() { "$VENV/bin/python" -m pip freeze --all --disable-pip-version-check | sed -e 's/[=@ ].*//' | tr '[:upper:]_.' '[:lower:]--' | grep -vxE 'pip|setuptools|wheel' | sort -u; }
 
 install_venv() {
-  command -v "$PYTHON" >/dev/null || die "$PYTHON not found: the checker's venv is made with '$PYTHON -m venv'"
+  command -v "$PYTHON" >/dev/null || die "$PYTHON not found: the venv is made with '$PYTHON -m venv'"
   log "installing $(basename "$REQUIREMENTS") (pip) into $VENV ..."
   local t0=$SECONDS out="$VENV.pip-install.log" extra
   rm -rf "$VENV"
@@ -50,9 +58,18 @@ install_venv() {
   # Every installed package must be pinned: an unpinned one means the requirements lost a transitive pin.
   extra="$(comm -13 <(pinned_names) <(installed_names) | tr '\n' ' ')"
   [[ -z "$extra" ]] || die "pip installed packages that $REQUIREMENTS does not pin: $extra"
-  "$VENV/bin/python" -c 'import confluent_kafka, fastavro
-from confluent_kafka.schema_registry.avro import AvroSerializer, AvroDeserializer' >>"$out" 2>&1 \
-    || { tail -n 30 "$out" >&2; die "the venv cannot import confluent_kafka's Avro serde (full output: $out)"; }
+  local check what
+  if [[ -n "$IMPORTS" ]]; then
+    read -ra modules <<<"$IMPORTS"
+    check="import $(IFS=,; echo "${modules[*]}")"
+    what="$IMPORTS"
+  else
+    check='import confluent_kafka, fastavro
+from confluent_kafka.schema_registry.avro import AvroSerializer, AvroDeserializer'
+    what="confluent_kafka's Avro serde"
+  fi
+  "$VENV/bin/python" -c "$check" >>"$out" 2>&1 \
+    || { tail -n 30 "$out" >&2; die "the venv cannot import $what (full output: $out)"; }
   echo "$stamp" >"$MARKER"
   log "installed in $((SECONDS - t0)) s ($(du -sh "$VENV" | cut -f1))"
 }
