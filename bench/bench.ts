@@ -29,6 +29,7 @@ const WARMUP_SECONDS = Number(env.BENCH_WARMUP_SECONDS ?? 5);
 const ROWS = (env.BENCH_ROWS ?? 'ceiling,scorer,scorer-eos,naive').split(',') as RowMode[];
 const SCORER_ENV = JSON.parse(env.BENCH_SCORER_ENV ?? '{}') as Record<string, string>;
 const PROFILE = env.BENCH_PROFILE === '1';
+const PROFILE_ROWS = (env.BENCH_PROFILE_ROWS ?? 'scorer').split(',');
 const LATENCY = env.BENCH_LATENCY !== '0';
 /** Node flags for the row processes, e.g. --max-semi-space-size=64 (the load generator runs without). */
 const NODE_FLAGS = (env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
     await createTopics(kafka, { output: [t.output, t.deadLetter] });
     const naive = mode === 'naive';
     const before = loadAverage();
-    const profileDir = PROFILE && mode === 'scorer' ? join(ROOT, 'bench/results/profiles') : undefined;
+    const profileDir = PROFILE && PROFILE_ROWS.includes(mode) ? join(ROOT, 'bench/results/profiles') : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     const row = startRow({ mode, input: naive ? naiveInput : input, ...t, expected: naive ? NAIVE_EVENTS : EVENTS, env: SCORER_ENV }, profileDir);
     const result = await row.result;
