@@ -59,6 +59,8 @@ interface BatchContext {
   isControlBatch?: boolean;
 }
 type RecordDecoder = (decoder: unknown, context: BatchContext) => Record<string, unknown>;
+type ProduceRequest = (args: Record<string, unknown>) => { encode: () => Promise<EncoderLike> };
+type RequestEncoder = (args: { correlationId: number; clientId: string | null; request: { apiKey: number; apiVersion: number; encode: () => Promise<EncoderLike> } }) => Promise<EncoderLike>;
 type Partitioner = (args: { topic: string; partitionMetadata: { partitionId: number; leader: number }[]; message: { key?: Bytes; partition?: number } }) => number;
 type Grouper = (args: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: (args: { message: unknown }) => number }) => Record<string, unknown[]>;
 
@@ -74,6 +76,8 @@ const patched = {
   murmur2: require('kafkajs/src/producer/partitioners/default/murmur2') as (key: Bytes) => number,
   partitioner: require('kafkajs/src/producer/partitioners/legacy/partitioner') as (murmur2: unknown) => () => Partitioner,
   group: require('kafkajs/src/producer/groupMessagesPerPartition') as Grouper,
+  produceV3: require('kafkajs/src/protocol/requests/produce/v3/request') as ProduceRequest,
+  request: require('kafkajs/src/protocol/request') as RequestEncoder,
 };
 const reference = {
   Encoder: require(`${REF}/encoder`) as EncoderClass,
@@ -85,6 +89,8 @@ const reference = {
   murmur2: require(`${REF}/murmur2`) as (key: Bytes) => number,
   partitioner: require(`${REF}/partitioner`) as (murmur2: unknown) => () => Partitioner,
   group: require(`${REF}/group-messages-per-partition`) as Grouper,
+  produceV3: require(`${REF}/produce-v3-request`) as ProduceRequest,
+  request: require(`${REF}/request`) as RequestEncoder,
 };
 const Long = require('kafkajs/src/utils/long') as { fromValue(v: unknown): unknown };
 const { Types: Compression } = require('kafkajs/src/protocol/message/compression') as { Types: { None: number; GZIP: number } };
@@ -266,6 +272,56 @@ describe('kafkajs encoding (patched): the same bytes as kafkajs 2.2.4', () => {
   });
 });
 
+describe('kafkajs produce requests (patched): the same bytes as kafkajs 2.2.4', () => {
+  const messageArb = fc.record(
+    { key: bytesArb, value: bytesArb, headers: headersArb, timestamp: fc.constantFrom('1764560000000', '1764560000042', 1764560000007, '1764559999000') },
+    { requiredKeys: ['value'] },
+  );
+  const topicDataArb = fc.array(
+    fc.record({
+      topic: fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.constantFrom('predictions', 'dead-letters', 'é-topic')),
+      partitions: fc.array(fc.record({ partition: fc.nat({ max: 50 }), firstSequence: fc.nat(), messages: fc.array(messageArb, { minLength: 1, maxLength: 25 }) }), { minLength: 1, maxLength: 3 }),
+    }),
+    { minLength: 1, maxLength: 3 },
+  );
+
+  it('whole produce requests (size, header, topics, partitions, batches): same bytes', async () => {
+    const now = Date.now;
+    Date.now = () => 1764560000500; // messages without a timestamp get Date.now()
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          topicDataArb,
+          fc.record({
+            acks: fc.constantFrom(-1, 0, 1),
+            timeout: fc.nat({ max: 60_000 }),
+            transactionalId: fc.constantFrom(null, 'stream-scorer-tx-1', 'tx-é'),
+            producerId: fc.constantFrom(-1, 1000, '9007199254740993'),
+            producerEpoch: fc.nat({ max: 100 }),
+            compression: fc.constantFrom(Compression.None, Compression.None, Compression.GZIP),
+          }),
+          fc.constantFrom<string | null>('stream-scorer', 'bench-ceiling', null),
+          fc.nat(),
+          async (topicData, settings, clientId, correlationId) => {
+            const valid = topicData.every((t) => t.partitions.every((p) => p.messages.every((m) => 'bytes' in outcome(() => reference.record(m)))));
+            if (!valid) return;
+            const args = { ...settings, producerId: Long.fromValue(settings.producerId), topicData };
+            const encode = async (impl: typeof patched | typeof reference): Promise<string> => {
+              const request = impl.produceV3(args);
+              const bytes = await impl.request({ correlationId, clientId, request: { apiKey: 0, apiVersion: 7, encode: request.encode } });
+              return bytes.buffer.toString('hex');
+            };
+            assert.equal(await encode(patched), await encode(reference));
+          },
+        ),
+        { numRuns: 100 },
+      );
+    } finally {
+      Date.now = now;
+    }
+  });
+});
+
 describe('kafkajs decoding (patched): the same records as kafkajs 2.2.4', () => {
   function recordContext(bytes: Buffer): { decoder: () => unknown } {
     return {
@@ -339,6 +395,19 @@ describe('kafkajs decoding (patched): the same records as kafkajs 2.2.4', () => 
         assert.deepStrictEqual(mine, theirs);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('varint strings (header keys): the same strings, also for lengths past the end', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 60 }), fc.integer({ min: -3, max: 80 }), (bytes, length) => {
+        const buffer = Buffer.concat([new reference.Encoder().writeVarInt(length).buffer, Buffer.from(bytes)]);
+        const mine = new patched.Decoder(buffer) as unknown as { readVarIntString(): string | null; offset: number };
+        const theirs = new reference.Decoder(buffer) as unknown as { readVarIntString(): string | null; offset: number };
+        assert.equal(mine.readVarIntString(), theirs.readVarIntString());
+        assert.equal(mine.offset, theirs.offset);
+      }),
+      runs,
     );
   });
 
