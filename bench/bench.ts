@@ -5,7 +5,7 @@
  *
  * Settings (environment): BENCH_EVENTS (pre-produced events, 400000), BENCH_NAIVE_EVENTS (20000),
  * BENCH_LIVE_SECONDS (15), BENCH_ROWS (ceiling,scorer,scorer-eos,naive), BENCH_SCORER_ENV (JSON of
- * extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer throughput row),
+ * extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer throughput row; BENCH_PROFILE_ROWS=ceiling,scorer for others),
  * BENCH_LATENCY=0 (throughput only), BENCH_HALF_RATE (pins the "50 %" rate), BENCH_LABEL (a word in the results file name).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
