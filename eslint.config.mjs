@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'models/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'models/**', 'test/support/kafkajs-2.2.4-reference/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -10,8 +10,8 @@
  *
  * Settings (environment): BENCH_EVENTS (pre-produced events, 400000), BENCH_NAIVE_EVENTS (20000),
  * BENCH_LIVE_SECONDS (15), BENCH_ROWS (python-passthrough,ceiling,python-peer,scorer,scorer-eos,naive),
- * BENCH_SCORER_ENV (JSON of
- * extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer throughput row),
+ * BENCH_SCORER_ENV (JSON of extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer
+ * throughput row; BENCH_PROFILE_ROWS=ceiling,scorer for others),
  * BENCH_LATENCY=0 (throughput only), BENCH_HALF_RATE (pins the "50 %" rate), BENCH_LABEL (a word in the results file name).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -36,6 +36,7 @@ const WARMUP_SECONDS = Number(env.BENCH_WARMUP_SECONDS ?? 5);
 const ROWS = (env.BENCH_ROWS ?? 'python-passthrough,ceiling,python-peer,scorer,scorer-eos,naive').split(',') as RowMode[];
 const SCORER_ENV = JSON.parse(env.BENCH_SCORER_ENV ?? '{}') as Record<string, string>;
 const PROFILE = env.BENCH_PROFILE === '1';
+const PROFILE_ROWS = (env.BENCH_PROFILE_ROWS ?? 'scorer').split(',');
 const LATENCY = env.BENCH_LATENCY !== '0';
 /** Node flags for the row processes, e.g. --max-semi-space-size=64 (the load generator runs without). */
 const NODE_FLAGS = (env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -264,7 +265,7 @@ async function main(): Promise<void> {
     await createTopics(kafka, { output: [t.output, t.deadLetter] });
     const naive = mode === 'naive';
     const before = loadAverage();
-    const profileDir = PROFILE && mode === 'scorer' ? join(ROOT, 'bench/results/profiles') : undefined;
+    const profileDir = PROFILE && PROFILE_ROWS.includes(mode) ? join(ROOT, 'bench/results/profiles') : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     const row = startRow({ mode, input: naive ? naiveInput : input, ...t, expected: naive ? NAIVE_EVENTS : EVENTS, env: SCORER_ENV }, profileDir);
     const result = await row.result;
