@@ -7,7 +7,7 @@
  * until `expected` outputs are acknowledged; CPU (process.cpuUsage, all threads) and peak RSS
  * (resourceUsage().maxRSS) of this process.
  *
- *   platformatic   @platformatic/kafka (pure JS): MessagesStream drained per 'readable' → producer.send
+ *   platformatic   @platformatic/kafka (pure JS): MessagesStream (flowing, queued) → bounded producer.send requests
  *   rdkafka        @confluentinc/kafka-javascript native API: KafkaConsumer.consume(n) → Producer.produce
  *                  per message, delivery reports (polled in the background) → commit
  *   ckjs-kafkajs   @confluentinc/kafka-javascript KafkaJS-compatible API: eachBatch → producer.send
@@ -86,6 +86,9 @@ function acked(count: number): void {
   if (done >= expected) complete();
 }
 
+/** The kafkajs ceiling's fetch settings: the service's defaults (src/config/schema.ts) and kafkajs' maxBytes. */
+const FETCH = { perPartition: 1024 * 1024, total: 10 * 1024 * 1024, waitMs: 100 } as const;
+
 /** @platformatic/kafka: one MessagesStream; each drain of its buffer is one batch. */
 async function runPlatformatic(): Promise<() => Promise<void>> {
   const { Consumer, Producer, ProduceAcks } = await import('@platformatic/kafka');
@@ -94,26 +97,32 @@ async function runPlatformatic(): Promise<() => Promise<void>> {
   const { MAX_REQUEST_BYTES, MAX_REQUEST_RECORDS } = await import('../src/kafka/output-writer');
   const bootstrapBrokers = brokers();
   const producer = new Producer({ clientId: 'bench-platformatic-out', bootstrapBrokers, idempotent: true, acks: ProduceAcks.ALL, compression: 'none', autocreateTopics: false });
-  const consumer = new Consumer({ clientId: 'bench-platformatic-in', groupId: spec.group, bootstrapBrokers, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+  // Fetch sizes as the kafkajs ceiling (the service's 1 MiB per partition, 100 ms wait; kafkajs'
+  // 10 MiB per fetch): the library's 50 MiB default would fetch most of the input in the first
+  // response, decoded before the measurement starts.
+  const consumer = new Consumer({ clientId: 'bench-platformatic-in', groupId: spec.group, bootstrapBrokers, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxBytesPerPartition: FETCH.perPartition, maxBytes: FETCH.total, maxWaitTime: FETCH.waitMs });
   consumer.on('consumer:group:join', () => send({ ready: true }));
   const stream = await consumer.consume({ topics: [spec.input], mode: 'earliest', autocommit: false });
+  // Flowing mode into a queue, paused above the stream's highWaterMark; each turn takes what is queued.
+  let queue: Msg[] = [];
+  let wake: (() => void) | undefined;
+  stream.on('data', (m: Msg) => {
+    queue.push(m);
+    if (queue.length >= 1024) stream.pause();
+    wake?.();
+  });
+  stream.on('close', () => wake?.());
   let stopping = false;
   const loop = (async () => {
     while (!stopping) {
-      const batch: Msg[] = [];
-      for (let m = stream.read() as Msg | null; m !== null; m = stream.read() as Msg | null) batch.push(m);
-      if (batch.length === 0) {
-        await new Promise<void>((resolve) => {
-          const wake = (): void => {
-            stream.off('readable', wake);
-            stream.off('close', wake);
-            resolve();
-          };
-          stream.on('readable', wake);
-          stream.on('close', wake);
-        });
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
         continue;
       }
+      const batch = queue;
+      queue = [];
+      stream.resume();
       fetched();
       // Bounded produce requests, in order, with the service's bounds (src/kafka/output-writer.ts):
       // the client sends one record batch per partition, and a whole fetch can exceed the broker's
@@ -178,6 +187,9 @@ async function runRdkafka(): Promise<() => Promise<void>> {
       'group.id': spec.group,
       'enable.auto.commit': false,
       'session.timeout.ms': 30_000,
+      'max.partition.fetch.bytes': FETCH.perPartition,
+      'fetch.max.bytes': FETCH.total,
+      'fetch.wait.max.ms': FETCH.waitMs,
       rebalance_cb: (error: { code: number }, assignment: unknown) => {
         // The default rebalance behaviour (assign/unassign), plus a ready signal.
         if (error.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
@@ -228,7 +240,12 @@ async function runCkjsKafkaJS(): Promise<() => Promise<void>> {
   const producer = kafka.producer({ kafkaJS: { idempotent: true, acks: -1, compression: KafkaJS.CompressionTypes.None } });
   await producer.connect();
   const consumer = kafka.consumer({
-    kafkaJS: { groupId: spec.group, fromBeginning: true, autoCommit: false, sessionTimeout: 30_000 },
+    kafkaJS: { groupId: spec.group, fromBeginning: true, autoCommit: false, sessionTimeout: 30_000, maxBytesPerPartition: FETCH.perPartition, maxWaitTimeInMs: FETCH.waitMs },
+    // ckjs maps kafkaJS.maxBytes (default 10 MiB) to fetch.message.max.bytes, librdkafka's alias of
+    // the per-partition size, which then wins over maxBytesPerPartition: set both here (top-level
+    // librdkafka keys override the kafkaJS block).
+    'fetch.message.max.bytes': FETCH.perPartition,
+    'fetch.max.bytes': FETCH.total,
     ...(spec.batchSize ? { 'js.consumer.max.batch.size': spec.batchSize } : {}),
     rebalance_cb: (error: { code: number }) => {
       if (error.code === KafkaJS.ErrorCodes.ERR__ASSIGN_PARTITIONS) send({ ready: true });
