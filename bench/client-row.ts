@@ -8,8 +8,9 @@
  * (resourceUsage().maxRSS) of this process.
  *
  *   platformatic   @platformatic/kafka (pure JS): MessagesStream (flowing, queued) → bounded producer.send requests
- *   rdkafka        @confluentinc/kafka-javascript native API: KafkaConsumer.consume(n) → Producer.produce
- *                  per message, delivery reports (polled in the background) → commit
+ *   rdkafka        @confluentinc/kafka-javascript native API: KafkaConsumer.consume(1000) → Producer.produce
+ *                  per message, the batch's delivery reports (polled in the background) → commit;
+ *                  `rdkafka/fN` keeps N batches waiting for acks (BENCH_CLIENTS), commits in order
  *   ckjs-kafkajs   @confluentinc/kafka-javascript KafkaJS-compatible API: eachBatch → producer.send
  *                  (`js.consumer.max.batch.size` from BENCH_CKJS_BATCH, the library default is 32)
  *
@@ -26,6 +27,8 @@ export interface ClientRowSpec {
   readonly output: string;
   readonly group: string;
   readonly expected: number;
+  /** rdkafka only: batches produced before the oldest one's acks are awaited (1: lockstep, as the ceiling). */
+  readonly inFlight?: number;
   /** ckjs-kafkajs only: js.consumer.max.batch.size (library default 32). */
   readonly batchSize?: number;
 }
@@ -68,7 +71,7 @@ function complete(): void {
   const cpu = process.cpuUsage(cpuAtFirst);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   result = {
-    mode: spec.mode === 'ckjs-kafkajs' && spec.batchSize ? `${spec.mode}/b${spec.batchSize}` : spec.mode,
+    mode: spec.batchSize ? `${spec.mode}/b${spec.batchSize}` : spec.inFlight ? `${spec.mode}/f${spec.inFlight}` : spec.mode,
     events: done,
     seconds,
     eventsPerSecond: done / seconds,
@@ -169,13 +172,17 @@ async function runRdkafka(): Promise<() => Promise<void>> {
     'compression.type': 'none',
     dr_cb: true,
   });
-  let pending = 0;
-  let drained: () => void = () => undefined;
+  // Each batch is the opaque of its records' delivery reports.
+  interface Pending {
+    left: number;
+    done: () => void;
+  }
   let failed: unknown;
-  producer.on('delivery-report', (error) => {
+  producer.on('delivery-report', (error, report) => {
     if (error) failed ??= error;
-    pending -= 1;
-    if (pending === 0) drained();
+    const batch = report.opaque as Pending;
+    batch.left -= 1;
+    if (batch.left === 0) batch.done();
   });
   await new Promise<void>((resolve, reject) => producer.connect({}, (error) => (error ? reject(error) : resolve())));
   producer.setPollInBackground(true);
@@ -206,23 +213,32 @@ async function runRdkafka(): Promise<() => Promise<void>> {
   const consume = (n: number) =>
     new Promise<import('@confluentinc/kafka-javascript').Message[]>((resolve, reject) => consumer.consume(n, (error, messages) => (error ? reject(error) : resolve(messages))));
 
+  // inFlight 1: produce a batch, wait for its acks, commit, consume the next (the ceiling's lockstep).
+  // inFlight > 1: keep consuming while up to that many batches wait for acks; commits stay in batch order.
+  const inFlight = spec.inFlight ?? 1;
+  const waiting: Promise<void>[] = [];
+  let previous: Promise<void> = Promise.resolve();
   let stopping = false;
   const loop = (async () => {
     while (!stopping) {
       const batch = await consume(1000);
       if (batch.length === 0) continue;
       fetched();
-      const acks = new Promise<void>((resolve) => (drained = resolve));
-      pending += batch.length;
+      const pending: Pending = { left: batch.length, done: () => undefined };
+      const acks = new Promise<void>((resolve) => (pending.done = resolve));
       const last = new Map<number, number>();
       for (const m of batch) {
-        producer.produce(spec.output, null, m.value, m.key, undefined, undefined, m.headers);
+        producer.produce(spec.output, null, m.value, m.key, undefined, pending, m.headers);
         last.set(m.partition, m.offset);
       }
-      await acks;
-      if (failed) throw failed;
-      acked(batch.length);
-      consumer.commit([...last].map(([partition, offset]) => ({ topic: spec.input, partition, offset: offset + 1 })));
+      const before = previous;
+      previous = Promise.all([before, acks]).then(() => {
+        if (failed) throw failed;
+        acked(batch.length);
+        consumer.commit([...last].map(([partition, offset]) => ({ topic: spec.input, partition, offset: offset + 1 })));
+      });
+      waiting.push(previous);
+      if (waiting.length >= inFlight) await waiting.shift();
     }
   })();
   return async () => {

@@ -9,7 +9,8 @@
  *
  * Settings: BENCH_EVENTS (200000), BENCH_ROUNDS (2), BENCH_CLIENTS
  * (kafkajs,platformatic,rdkafka,ckjs-kafkajs,ckjs-kafkajs/b1000: `/bN` sets the ckjs KafkaJS
- * consumer's js.consumer.max.batch.size, default 32), BENCH_LABEL.
+ * consumer's js.consumer.max.batch.size, default 32; `rdkafka/fN` keeps N batches in flight),
+ * BENCH_LABEL.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -73,8 +74,16 @@ async function runClient(client: string, input: string, tag: string): Promise<Cl
     const spec: RowSpec = { mode: 'ceiling', input, output, deadLetter, group, expected: EVENTS };
     return collect<RowResult>(node('row.ts', { BENCH_ROW: JSON.stringify(spec) }), client);
   }
-  const [mode, batch] = client.split('/b') as [ClientMode, string | undefined];
-  const spec: ClientRowSpec = { mode, input, output, group, expected: EVENTS, ...(batch ? { batchSize: Number(batch) } : {}) };
+  const [mode, option] = client.split('/') as [ClientMode, string | undefined];
+  const spec: ClientRowSpec = {
+    mode,
+    input,
+    output,
+    group,
+    expected: EVENTS,
+    ...(option?.startsWith('b') ? { batchSize: Number(option.slice(1)) } : {}),
+    ...(option?.startsWith('f') ? { inFlight: Number(option.slice(1)) } : {}),
+  };
   return collect<ClientRowResult>(node('client-row.ts', { BENCH_CLIENT_ROW: JSON.stringify(spec) }), client);
 }
 
