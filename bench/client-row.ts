@@ -16,7 +16,9 @@
  *
  * Protocol with the parent: BENCH_CLIENT_ROW (JSON), IPC messages { ready } and { result }.
  */
+import { createRequire } from 'node:module';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Message as PlatformaticMessage, MessageToProduce as PlatformaticMessageToProduce } from '@platformatic/kafka';
 import { brokers } from './common';
 
 export type ClientMode = 'platformatic' | 'rdkafka' | 'ckjs-kafkajs';
@@ -95,8 +97,8 @@ const FETCH = { perPartition: 1024 * 1024, total: 10 * 1024 * 1024, waitMs: 100 
 /** @platformatic/kafka: one MessagesStream; each drain of its buffer is one batch. */
 async function runPlatformatic(): Promise<() => Promise<void>> {
   const { Consumer, Producer, ProduceAcks } = await import('@platformatic/kafka');
-  type Msg = import('@platformatic/kafka').Message;
-  type MessageToProduce = import('@platformatic/kafka').MessageToProduce;
+  type Msg = PlatformaticMessage;
+  type MessageToProduce = PlatformaticMessageToProduce;
   const { MAX_REQUEST_BYTES, MAX_REQUEST_RECORDS } = await import('../src/kafka/output-writer');
   const bootstrapBrokers = brokers();
   const producer = new Producer({ clientId: 'bench-platformatic-out', bootstrapBrokers, idempotent: true, acks: ProduceAcks.ALL, compression: 'none', autocreateTopics: false });
@@ -160,9 +162,75 @@ async function runPlatformatic(): Promise<() => Promise<void>> {
   };
 }
 
+/*
+ * @confluentinc/kafka-javascript is an optionalDependency (a native build): when its build failed it
+ * is absent, so this file types only the part it uses instead of importing the package's types.
+ */
+type RdHeaders = Array<Record<string, Buffer>>;
+interface RdMessage {
+  value: Buffer | null;
+  key?: Buffer | string | null;
+  topic: string;
+  partition: number;
+  offset: number;
+  headers?: RdHeaders;
+}
+type Done = (error?: unknown) => void;
+interface RdClient {
+  connect(options: object, done: Done): void;
+  disconnect(done: Done): void;
+}
+interface RdProducer extends RdClient {
+  on(event: 'delivery-report', listener: (error: unknown, report: { opaque: unknown }) => void): void;
+  setPollInBackground(on: boolean): void;
+  produce(topic: string, partition: number | null, value: Buffer | null, key?: Buffer | string | null, timestamp?: number, opaque?: unknown, headers?: RdHeaders): boolean;
+}
+interface RdConsumer extends RdClient {
+  assign(assignment: unknown): void;
+  unassign(): void;
+  subscribe(topics: string[]): void;
+  setDefaultConsumeTimeout(ms: number): void;
+  consume(n: number, done: (error: unknown, messages: RdMessage[]) => void): void;
+  commit(offsets: Array<{ topic: string; partition: number; offset: number }>): void;
+}
+interface KjsMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  offset: string;
+  headers?: Record<string, unknown>;
+}
+interface KjsConsumer {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  subscribe(options: { topics: string[] }): Promise<void>;
+  commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void>;
+  run(options: {
+    eachBatchAutoResolve: boolean;
+    partitionsConsumedConcurrently: number;
+    eachBatch: (payload: { batch: { topic: string; partition: number; messages: KjsMessage[] }; resolveOffset: (offset: string) => void; isRunning: () => boolean; isStale: () => boolean }) => Promise<void>;
+  }): Promise<void>;
+}
+interface KjsProducer {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  send(record: { topic: string; messages: Array<{ key: Buffer | null; value: Buffer | null; headers?: Record<string, unknown> }> }): Promise<unknown>;
+}
+interface Ckjs {
+  Producer: new (config: Record<string, unknown>) => RdProducer;
+  KafkaConsumer: new (config: Record<string, unknown>, topicConfig: Record<string, unknown>) => RdConsumer;
+  CODES: { ERRORS: Record<string, number> };
+  KafkaJS: {
+    Kafka: new (config: object) => { producer(config: object): KjsProducer; consumer(config: object): KjsConsumer };
+    logLevel: Record<string, number>;
+    CompressionTypes: Record<string, unknown>;
+    ErrorCodes: Record<string, number>;
+  };
+}
+const loadCkjs = (): Ckjs => createRequire(__filename)('@confluentinc/kafka-javascript') as Ckjs;
+
 /** The native librdkafka API: consume(n) batches, produce each, wait for the batch's delivery reports. */
 async function runRdkafka(): Promise<() => Promise<void>> {
-  const { Producer, KafkaConsumer, CODES } = require('@confluentinc/kafka-javascript') as typeof import('@confluentinc/kafka-javascript');
+  const { Producer, KafkaConsumer, CODES } = loadCkjs();
   const bootstrap = brokers().join(',');
   const producer = new Producer({
     'bootstrap.servers': bootstrap,
@@ -211,7 +279,7 @@ async function runRdkafka(): Promise<() => Promise<void>> {
   consumer.setDefaultConsumeTimeout(100);
   consumer.subscribe([spec.input]);
   const consume = (n: number) =>
-    new Promise<import('@confluentinc/kafka-javascript').Message[]>((resolve, reject) => consumer.consume(n, (error, messages) => (error ? reject(error) : resolve(messages))));
+    new Promise<RdMessage[]>((resolve, reject) => consumer.consume(n, (error, messages) => (error ? reject(error) : resolve(messages))));
 
   // inFlight 1: produce a batch, wait for its acks, commit, consume the next (the ceiling's lockstep).
   // inFlight > 1: keep consuming while up to that many batches wait for acks; commits stay in batch order.
@@ -251,7 +319,7 @@ async function runRdkafka(): Promise<() => Promise<void>> {
 
 /** The KafkaJS-compatible API of @confluentinc/kafka-javascript, written as the kafkajs ceiling. */
 async function runCkjsKafkaJS(): Promise<() => Promise<void>> {
-  const { KafkaJS } = require('@confluentinc/kafka-javascript') as typeof import('@confluentinc/kafka-javascript');
+  const { KafkaJS } = loadCkjs();
   const kafka = new KafkaJS.Kafka({ kafkaJS: { clientId: 'bench-ckjs', brokers: brokers(), logLevel: KafkaJS.logLevel.WARN } });
   const producer = kafka.producer({ kafkaJS: { idempotent: true, acks: -1, compression: KafkaJS.CompressionTypes.None } });
   await producer.connect();
