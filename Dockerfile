@@ -39,7 +39,7 @@ WORKDIR /app
 # elsewhere (docker run -m 512m) gets the same heap instead of one V8 derives from whatever memory
 # it detects. The arithmetic is in k8s/README.md ("Memory"); another limit sets its own value.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-old-space-size=256
+    NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=8"
 # Owned by root, read-only for the process (and the pod runs with readOnlyRootFilesystem).
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { scanTopic } from '../src/kafka/scan';
 import type { SourceMessage } from '../src/records';
+import { SERVICE_NODE_FLAGS } from '../src/runtime';
 import { loadSchema } from '../src/stages/decode';
 import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, brokers, createTopics, deleteTopics, describeMachine, loadAverage, quantile, sleep } from './common';
 import { type Comparison, compareRows } from './compare-rows';
@@ -38,8 +39,8 @@ const SCORER_ENV = JSON.parse(env.BENCH_SCORER_ENV ?? '{}') as Record<string, st
 const PROFILE = env.BENCH_PROFILE === '1';
 const PROFILE_ROWS = (env.BENCH_PROFILE_ROWS ?? 'scorer').split(',');
 const LATENCY = env.BENCH_LATENCY !== '0';
-/** Node flags for the row processes, e.g. --max-semi-space-size=64 (the load generator runs without). */
-const NODE_FLAGS = (env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Node flags of the Node row processes: by default the service's own (src/runtime.ts, as `npm start` passes them). */
+const NODE_FLAGS = (env.BENCH_NODE_FLAGS ?? SERVICE_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
 const RUN = `bench-${Date.now().toString(36)}`;
 const topics: string[] = [];
 
@@ -283,18 +284,26 @@ async function main(): Promise<void> {
     if (!comparison.ok) throw new Error(`python-peer does not match stream-scorer: ${comparison.summary}\n${comparison.problems.join('\n')}`);
   }
 
-  const scorerRate = throughput.get('scorer')?.eventsPerSecond ?? 10_000;
-  // BENCH_HALF_RATE pins the paced rate, so runs with different settings can be compared.
-  const half = env.BENCH_HALF_RATE ? Number(env.BENCH_HALF_RATE) : Math.round(scorerRate / 2);
+  // "50 % of the maximum rate": half of what stream-scorer sustains in the full-load phase, where
+  // the load generator runs beside it. On a 2-core machine the generator and the broker take
+  // about half the CPU, so half the pre-produced (throughput) rate would be beyond what any row
+  // can sustain with a producer running, and measure queueing, not latency. BENCH_HALF_RATE pins
+  // the paced rate, so runs with different settings can be compared.
+  let half = env.BENCH_HALF_RATE ? Number(env.BENCH_HALF_RATE) : Math.round((throughput.get('scorer')?.eventsPerSecond ?? 10_000) / 2);
   const full = new Map<RowMode, Latency>();
   const halfLatency = new Map<RowMode, Latency>();
+  // The naive row cannot keep up with either load: it is measured on its first events only.
+  const capOf = (mode: RowMode): number | undefined => (mode === 'naive' ? Math.round((throughput.get('naive')?.eventsPerSecond ?? 1000) * 5) : undefined);
   if (LATENCY) {
     for (const mode of ROWS) {
-      // The naive row cannot keep up with either load: it is measured on its first events only.
-      const cap = mode === 'naive' ? Math.round((throughput.get('naive')?.eventsPerSecond ?? 1000) * 5) : undefined;
-      const f = await livePhase(kafka, mode, `${mode}.full`, 0, cap);
+      const f = await livePhase(kafka, mode, `${mode}.full`, 0, capOf(mode));
       full.set(mode, f);
-      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
+      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s, row ${fmt(f.rate)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
+    }
+    const sustained = full.get('scorer')?.rate;
+    if (!env.BENCH_HALF_RATE && sustained !== undefined && Number.isFinite(sustained)) half = Math.round(sustained / 2);
+    for (const mode of ROWS) {
+      const cap = capOf(mode);
       const h = await livePhase(kafka, mode, `${mode}.half`, half, cap);
       halfLatency.set(mode, h);
       out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${ms(h.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
@@ -359,7 +368,7 @@ async function main(): Promise<void> {
     `- Input: ${EVENTS} pre-produced 20-field Avro events (schemas/payment-event.avsc), 10 % bad (unknown category, missing field, NaN/∞, corrupt bytes: dead-lettered), ${3} partitions; the naive row reads a ${NAIVE_EVENTS}-event slice made the same way. Model: models/card-fraud (100-tree GBM).`,
     '- Every row reads the same pre-produced topic with a fresh consumer group from the start and writes to fresh output topics; one row at a time, each its own process.',
     '- events/s: inputs whose outputs are acknowledged, from the first fetched batch to the last acknowledgement (the commit of the last batch follows). CPU s / 1k events: process.cpuUsage over the same span. Peak RSS: process.resourceUsage().maxRSS of the row process. Event-loop delay: perf_hooks.monitorEventLoopDelay (10 ms resolution) over the same span.',
-    `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${WARMUP_SECONDS} + ${LIVE_SECONDS} s, each with event_time = the moment it was created; only events that entered the broker after the first ${WARMUP_SECONDS} s (warm-up: JIT, first ONNX runs, connections) are measured. Input and output topics use message.timestamp.type=LogAppendTime, so each record's Kafka timestamp is the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency ("e2e") = output append time − the event's Kafka timestamp (its input append time), for every prediction (ceiling: every copied event), read back after the row finished; "from event creation" = output append time − event_time, which adds the load generator's own client-side queueing on this shared 2-core machine. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the stream-scorer at-least-once rate measured above.`,
+    `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${WARMUP_SECONDS} + ${LIVE_SECONDS} s, each with event_time = the moment it was created; only events that entered the broker after the first ${WARMUP_SECONDS} s (warm-up: JIT, first ONNX runs, connections) are measured. Input and output topics use message.timestamp.type=LogAppendTime, so each record's Kafka timestamp is the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency ("e2e") = output append time − the event's Kafka timestamp (its input append time), for every prediction (ceiling: every copied event), read back after the row finished; "from event creation" = output append time − event_time, which adds the load generator's own client-side queueing on this shared 2-core machine. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the rate stream-scorer (at-least-once) sustained in its full-load phase, with the load generator beside it on the same machine${env.BENCH_HALF_RATE ? ' (pinned by BENCH_HALF_RATE)' : ''}.`,
     '- The naive row cannot sustain either load: its latency is over its first 5 s worth of events, and says how far behind it falls.',
     '- Python rows (bench/python/, their own process, the venv of scripts/python-check-env.sh with bench/python/requirements.txt): the peer is what a good engineer would write instead of stream-scorer with confluent-kafka + fastavro + onnxruntime (consume(num_messages=5000) batches, fastavro decode, the same contract checks, one session.run per batch on 1 intra-op thread, fastavro encode, the same keys and headers, dead letters with the same reason headers, idempotent acks=all producer, a batch committed once all its records are acknowledged); the passthrough is its librdkafka limit (consume → produce the same key, bytes and headers, same commit discipline). Their CPU is getrusage(RUSAGE_SELF) (every thread: librdkafka, onnxruntime), peak RSS ru_maxrss, over the same span; they have no event loop (n/a).',
     ...(comparison ? [`- python-peer vs stream-scorer on the same input, record by record (bench/compare-rows.ts): ${comparison.summary}.`] : []),

@@ -128,6 +128,8 @@ function serviceEnv(): Record<string, string> {
 async function runScorer(): Promise<() => Promise<void>> {
   const { loadConfig } = await import('../src/config/load');
   const config = loadConfig(serviceEnv());
+  const { tuneHeap } = await import('../src/runtime');
+  tuneHeap(config.heapGrowingPercent); // as src/main.ts
   // As src/main.ts: the SDK first, then the modules that load kafkajs.
   const { startTelemetry } = await import('../src/telemetry/sdk');
   const telemetry = startTelemetry({ serviceName: config.serviceName, serviceVersion: '0.1.0', otlpEndpoint: config.otlpEndpoint });

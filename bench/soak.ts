@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '../src/runtime';
 import { ROOT, benchKafka, createTopics, deleteTopics, describeMachine, loadAverage, sleep } from './common';
 import type { RowResult } from './row';
 
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const started = new Date();
   out(`# stream-scorer soak ${started.toISOString()}: ${RATE} events/s for ${SECONDS} s, memory every ${REPORT} s; load ${loadAverage()}`);
   const spawnNode = (script: string, env: Record<string, string>) =>
-    spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', join(__dirname, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? SERVICE_NODE_FLAGS.join(' ')).split(' ').filter(Boolean), '--import', 'tsx', join(__dirname, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const row = spawnNode('row.ts', { BENCH_ROW: JSON.stringify({ mode: 'scorer', ...t }), BENCH_SOAK_REPORT_MS: String(REPORT * 1000) });
   row.stdout?.on('data', (d: Buffer) => process.stderr.write(d));
   const samples: (Memory & { at: number; load: string })[] = [];

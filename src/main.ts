@@ -2,7 +2,7 @@
 import { loadConfig } from './config/load';
 import { SETTINGS } from './config/schema';
 import { ServiceError } from './errors';
-import { runtimeWarning } from './runtime';
+import { SERVICE_NODE_FLAGS, missingNodeFlags, runtimeWarning, tuneHeap } from './runtime';
 import { createLogger } from './telemetry/logger';
 import { startTelemetry } from './telemetry/sdk';
 
@@ -106,6 +106,11 @@ async function main(argv: string[]): Promise<number> {
 
   const runtime = runtimeWarning();
   if (runtime) logger.warn({ node_version: process.versions.node }, runtime);
+  tuneHeap(config.heapGrowingPercent);
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    logger.warn({ missing_node_flags: missing }, `started without ${missing.join(' ')}: expect about 100 MB more peak RSS; npm start and npm run demo pass them, or set NODE_OPTIONS="${SERVICE_NODE_FLAGS.join(' ')}"`);
+  }
   // The SDK starts before anything loads kafkajs (service and demo are imported below).
   const telemetry = startTelemetry({ serviceName: config.serviceName, serviceVersion: '0.1.0', otlpEndpoint: config.otlpEndpoint });
   let signals = 0;

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SUPPORTED_NODE_MAJOR, runtimeWarning } from '../../src/runtime';
+import { SERVICE_NODE_FLAGS, SUPPORTED_NODE_MAJOR, missingNodeFlags, runtimeWarning } from '../../src/runtime';
 
 describe('runtimeWarning', () => {
   it('is silent on the supported line', () => {
@@ -15,5 +17,27 @@ describe('runtimeWarning', () => {
     const warning = runtimeWarning('26.0.0');
     assert.match(warning ?? '', /newer than the line stream-scorer is tested on/);
     assert.doesNotMatch(warning ?? '', /end of life/);
+  });
+});
+
+describe("the service's Node flags", () => {
+  const root = join(__dirname, '..', '..');
+  const text = (path: string): string => readFileSync(join(root, path), 'utf8');
+  it('are passed wherever the service is started: npm start, npm run demo, the image, the Deployments', () => {
+    const scripts = (JSON.parse(text('package.json')) as { scripts: Record<string, string> }).scripts;
+    for (const name of ['start', 'demo']) {
+      const args = (scripts[name] ?? '').split(/\s+/);
+      for (const flag of SERVICE_NODE_FLAGS) assert.ok(args.includes(flag), `npm run ${name} passes ${flag}: ${scripts[name]}`);
+    }
+    const dockerOptions = /NODE_OPTIONS="([^"]*)"/.exec(text('Dockerfile'))?.[1] ?? '';
+    const deployments = ['k8s/base/deployment.yaml', 'k8s/overlays/prod/kustomization.yaml'].map((path) => ({ path, options: /NODE_OPTIONS\n\s*value: ([^\n]*)/.exec(text(path))?.[1] ?? '' }));
+    for (const { path, options } of [{ path: 'Dockerfile', options: dockerOptions }, ...deployments]) {
+      assert.deepEqual(missingNodeFlags([], options), [], `${path} NODE_OPTIONS (${options}) carries ${SERVICE_NODE_FLAGS.join(' ')}`);
+    }
+  });
+  it('are reported missing when neither the command line nor NODE_OPTIONS has them', () => {
+    assert.deepEqual(missingNodeFlags([], ''), [...SERVICE_NODE_FLAGS]);
+    assert.deepEqual(missingNodeFlags([...SERVICE_NODE_FLAGS], ''), []);
+    assert.deepEqual(missingNodeFlags([], `--max-old-space-size=256 ${SERVICE_NODE_FLAGS.join(' ')}`), []);
   });
 });
