@@ -72,7 +72,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Prepared>
   });
   const settings = registrySettings(config);
   const registry = settings ? createRegistry(settings) : undefined;
-  const required = contract.inputs.map((c) => c.path);
+  const required = contract.features.eventPaths;
   if (registry && config.inputFormat === 'confluent') {
     for (const report of await untilRegistryAnswers(() => checkInputSubjects(registry, config, reader, required), config.startupTimeoutMs, logger)) {
       const { ok, text } = describeInputSubject(report);
@@ -151,7 +151,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   const decoderFor = (required: readonly (readonly string[])[]) => inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required });
   const deps: PipelineDeps = {
     ...prepared,
-    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : decoderFor(prepared.model.contract.inputs.map((c) => c.path)),
+    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : decoderFor(prepared.model.contract.features.eventPaths),
     deadLetter: { ...prepared.deadLetter, maxRecordBytes: limits.find((l) => l.topic === config.deadLetterTopic)?.maxMessageBytes },
     tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
     recordSpans: spansExported(),

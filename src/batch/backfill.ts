@@ -39,7 +39,7 @@ export async function backfill(config: Config, logger: Logger, args: BackfillArg
   ]);
   const limits = await topicMaxMessageBytes(kafka, [args.deadLetterTopic, ...config.inputTopics]);
   const inputLimit = Math.max(...limits.filter((l) => config.inputTopics.includes(l.topic)).map((l) => l.maxMessageBytes));
-  const required = prepared.model.contract.inputs.map((c) => c.path);
+  const required = prepared.model.contract.features.eventPaths;
   const deps: PipelineDeps = {
     ...prepared,
     decoder: inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required }),

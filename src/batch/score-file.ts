@@ -59,7 +59,7 @@ export async function scoreFile(config: Config, logger: Logger, args: ScoreFileA
   try {
     if (config.inputWriterSchema) logger.warn({ file: input }, 'INPUT_WRITER_SCHEMA is ignored by score-file: the writer schema is the one in the file header');
     const prepared = await prepare(config, logger);
-    const required = prepared.model.contract.inputs.map((c) => c.path);
+    const required = prepared.model.contract.features.eventPaths;
     const decoder = fileDecoder(config, reader.header, prepared.decoder.reader, required, input);
     const outDir = resolve(args.outDir ?? dirname(input));
     try {

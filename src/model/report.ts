@@ -95,7 +95,7 @@ async function registryChecks(config: Config, contract: ModelContract, checks: C
   try {
     if (config.inputFormat === 'confluent') {
       const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
-      for (const report of await checkInputSubjects(registry, config, reader, contract.inputs.map((c) => c.path))) {
+      for (const report of await checkInputSubjects(registry, config, reader, contract.features.eventPaths)) {
         const { ok, text } = describeInputSubject(report);
         checks.push({ name: `input subject ${report.subject}`, ok, detail: text });
       }
