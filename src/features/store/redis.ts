@@ -118,8 +118,16 @@ export function createRedisLookup(settings: RedisSettings, onError: (error: Erro
   };
 }
 
-/** The service's store: Redis from the settings behind the circuit breaker. */
+/**
+ * The service's store: Redis from the settings behind the circuit breaker. The settings (and
+ * secret files) are checked now; the connection is made on the first lookup, so a service whose
+ * model reads nothing from the store never connects, and a hot-swapped model that starts to does.
+ */
 export function createFeatureStore(config: Config, onError?: (error: Error) => void): FeatureStore {
-  const redis = createRedisLookup(redisSettings(config), onError);
-  return new FeatureStore(redis.lookup, { failureThreshold: config.featureStoreBreakerFailures, openMs: config.featureStoreBreakerOpenMs }, redis.close);
+  const settings = redisSettings(config);
+  let redis: RedisLookup | undefined;
+  const raw: BatchLookup = (requests) => (redis ??= createRedisLookup(settings, onError)).lookup(requests);
+  return new FeatureStore(raw, { failureThreshold: config.featureStoreBreakerFailures, openMs: config.featureStoreBreakerOpenMs }, async () => {
+    await redis?.close();
+  });
 }
