@@ -1,6 +1,6 @@
 import { type Rejection, reject } from '../errors';
 import { valueAt } from '../features/path';
-import { type BatchLookup, FeatureStoreUnavailableError, type KeyRequest, type LookupStats, isFeatureStoreUnavailable } from '../features/store/lookup';
+import { type BatchLookup, type FeatureStoreUnavailableError, type KeyRequest, type LookupStats, isFeatureStoreUnavailable } from '../features/store/lookup';
 import { STORE_ROOT, type StoreFeature, type StorePlan, renderKey } from '../features/store/plan';
 import type { InputEvent } from './decode';
 
@@ -73,6 +73,7 @@ export async function enrichBatch(plan: StorePlan, events: readonly (InputEvent 
           value === null || value === undefined
             ? reject('MISSING_FIELD', `"${field}" is ${value === null ? 'null' : 'absent'}, so store feature "${feature.name}" (key ${feature.key.text}) cannot be looked up`, field, value)
             : reject('WRONG_TYPE', `"${field}" must be a string or a whole number to build the key of store feature "${feature.name}", got ${typeof value}`, field, value);
+        enriched[i] = undefined;
         break;
       }
       (keyOf[f] as (string | undefined)[])[i] = rendered.key;
@@ -109,7 +110,7 @@ export async function enrichBatch(plan: StorePlan, events: readonly (InputEvent 
       for (const key of new Set(keyOf[f])) {
         if (key === undefined || counted.has(`${key}\u0000${feature.hashField}`)) continue;
         counted.add(`${key}\u0000${feature.hashField}`);
-        if (found.get(key)?.get(feature.hashField) == null) misses += 1;
+        if ((found.get(key)?.get(feature.hashField) ?? null) === null) misses += 1;
         else hits += 1;
       }
     }
@@ -152,6 +153,8 @@ export async function enrichBatch(plan: StorePlan, events: readonly (InputEvent 
     }
     if (rejections[i]) {
       flags.delete(i);
+      // As decode does: a rejected event is gone, so the check stage cannot overwrite its reason.
+      enriched[i] = undefined;
       continue;
     }
     values[i] = own;
