@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema';
@@ -88,11 +89,20 @@ export function createRedisLookup(settings: RedisSettings, onError: (error: Erro
     const pipeline = client.pipeline();
     for (const request of requests) pipeline.hmget(request.key, ...request.fields);
     let timer: NodeJS.Timeout | undefined;
+    const abort = new AbortController();
     const timeout = new Promise<never>((_, rejectTimeout) => {
       timer = setTimeout(() => rejectTimeout(new FeatureStoreUnavailableError(`feature store ${settings.host}:${settings.port} did not answer ${requests.length} key(s) within FEATURE_STORE_TIMEOUT_MS=${settings.timeoutMs}`, 'timeout')), settings.timeoutMs);
     });
     let results: [Error | null, unknown][] | null;
     try {
+      // Connecting (the first lookup) or reconnecting: wait for the connection within the batch's
+      // time-out rather than fail at once, as commands do without the offline queue.
+      if (client.status !== 'ready') {
+        const ready = once(client, 'ready', { signal: abort.signal });
+        // Settled (aborted, or an 'error' event) after the race may be decided: nothing to report then.
+        ready.catch(() => undefined);
+        await Promise.race([ready, timeout]);
+      }
       results = await Promise.race([pipeline.exec(), timeout]);
     } catch (error) {
       if (error instanceof FeatureStoreUnavailableError) throw error;
@@ -100,6 +110,7 @@ export function createRedisLookup(settings: RedisSettings, onError: (error: Erro
       throw new FeatureStoreUnavailableError(`feature store ${settings.host}:${settings.port}: ${(error as Error).message}`, timedOut ? 'timeout' : 'error', { cause: error });
     } finally {
       clearTimeout(timer);
+      abort.abort();
     }
     if (!results) throw new FeatureStoreUnavailableError(`feature store ${settings.host}:${settings.port}: the pipeline was not executed`, 'error');
     return results.map(([error, value], i) => {
