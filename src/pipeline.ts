@@ -121,7 +121,8 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
       events: decoded.events,
       rejections: checked.rejections,
       rows,
-      features: checked.features,
+      // With the store's flags too, so flagged-prediction metrics count FEATURE_MISSING / FEATURE_UNAVAILABLE defaults.
+      features: flags === checked.features.flags ? checked.features : { ...checked.features, flags },
       scores: scored.scores,
       labels: scored.labels,
       rowRejections: encoded.rejections,

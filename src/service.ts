@@ -371,7 +371,14 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           await storeWait(messages, defect, context);
           return 'retry';
         }
-        processed = await isolate(current, messages, defect, logger);
+        try {
+          processed = await isolate(current, messages, defect, logger);
+        } catch (isolating) {
+          // The store went away while a defect was being isolated: the batch waits whole.
+          if (!isFeatureStoreUnavailable(isolating)) throw isolating;
+          await storeWait(messages, isolating, context);
+          return 'retry';
+        }
       }
       if (storeWaits > 0) {
         logger.info({ attempts: storeWaits }, 'feature store available again');

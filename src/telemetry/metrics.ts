@@ -131,6 +131,8 @@ export class ServiceMetrics {
   private readonly shadowErrors: Counter;
   private readonly shadowDuration: Histogram;
   private readonly unknown: UnknownValueCounts;
+  private readonly store: { lookups: Counter; keys: Counter; hits: Counter; misses: Counter; errors: Counter; duration: Histogram };
+  private breaker: BreakerState = 'closed';
   private progress: PartitionProgress | undefined;
   private model: { name: string; version: string } | undefined;
   private readyState = false;
@@ -171,6 +173,23 @@ export class ServiceMetrics {
       description: 'Shadow scoring: time per batch in the score stage, by model (champion or challenger).',
       unit: 's',
       advice: { explicitBucketBoundaries: STAGE_BUCKETS },
+    });
+    // Exported with zeros when no model reads store features: dashboards and alerts need no special case.
+    this.store = {
+      lookups: meter.createCounter(METRIC.featureStoreLookups, { description: 'Batch lookups in the online feature store (one pipelined round trip each), by result: ok, error, timeout, breaker-open (failed at once by the open circuit breaker).' }),
+      keys: meter.createCounter(METRIC.featureStoreKeys, { description: 'Distinct keys looked up in the feature store (HMGET per key, deduplicated per batch).' }),
+      hits: meter.createCounter(METRIC.featureStoreHits, { description: 'Feature values found in the store, per distinct key and feature of a batch.' }),
+      misses: meter.createCounter(METRIC.featureStoreMisses, { description: 'Feature values the store did not have (or stale, or not a number), per distinct key and feature of a batch.' }),
+      errors: meter.createCounter(METRIC.featureStoreErrors, { description: 'Failed batch lookups, by kind: error (refused, reset, Redis error), timeout (FEATURE_STORE_TIMEOUT_MS), breaker-open.' }),
+      duration: meter.createHistogram(METRIC.featureStoreLookupDuration, { description: 'Time of one batch lookup in the feature store (failed ones included; breaker-open ones are not timed).', unit: 's', advice: { explicitBucketBoundaries: STAGE_BUCKETS } }),
+    };
+    for (const result of ['ok', 'error', 'timeout', 'breaker-open']) this.store.lookups.add(0, { result });
+    for (const kind of ['error', 'timeout', 'breaker-open']) this.store.errors.add(0, { kind });
+    this.store.keys.add(0);
+    this.store.hits.add(0);
+    this.store.misses.add(0);
+    meter.createObservableGauge(METRIC.featureStoreBreakerState, { description: 'Circuit breaker in front of the feature store: 0 closed (lookups go to the store), 1 half-open (one probe lookup), 2 open (lookups fail at once).', valueType: ValueType.INT }).addCallback((result) => {
+      result.observe(this.breaker === 'closed' ? 0 : this.breaker === 'half-open' ? 1 : 2);
     });
     this.batchSizes = meter.createHistogram(METRIC.batchSize, { description: 'Events per Kafka batch.', valueType: ValueType.INT, advice: { explicitBucketBoundaries: BATCH_BUCKETS } });
 
@@ -282,24 +301,9 @@ export class ServiceMetrics {
   }
 
   /** A batch of the partition was not written and will be retried. */
-  /**
-   * The online feature store's instruments, registered only when a model reads store features
-   * (a service without a store exports none of them).
-   */
+  /** The online feature store the service looks store features up in: its lookups feed the feature store instruments. */
   attachFeatureStore(store: FeatureStore): void {
-    const meter = this.meter;
-    const lookups = meter.createCounter(METRIC.featureStoreLookups, { description: 'Batch lookups in the online feature store (one pipelined round trip each), by result: ok, error, timeout, breaker-open (failed at once by the open circuit breaker).' });
-    const keys = meter.createCounter(METRIC.featureStoreKeys, { description: 'Distinct keys looked up in the feature store (HMGET per key, deduplicated per batch).' });
-    const hits = meter.createCounter(METRIC.featureStoreHits, { description: 'Feature values found in the store, per distinct key and feature of a batch.' });
-    const misses = meter.createCounter(METRIC.featureStoreMisses, { description: 'Feature values the store did not have, per distinct key and feature of a batch (FEATURE_MISSING, or a default fed).' });
-    const errors = meter.createCounter(METRIC.featureStoreErrors, { description: 'Failed batch lookups, by kind: error (refused, reset, Redis error), timeout (FEATURE_STORE_TIMEOUT_MS), breaker-open.' });
-    const duration = meter.createHistogram(METRIC.featureStoreLookupDuration, { description: 'Time of one batch lookup in the feature store (a failed one included; breaker-open ones are not timed).', unit: 's', advice: { explicitBucketBoundaries: STAGE_BUCKETS } });
-    for (const result of ['ok', 'error', 'timeout', 'breaker-open']) lookups.add(0, { result });
-    for (const kind of ['error', 'timeout', 'breaker-open']) errors.add(0, { kind });
-    let breaker: BreakerState = store.breaker.state;
-    meter.createObservableGauge(METRIC.featureStoreBreakerState, { description: 'Circuit breaker in front of the feature store: 0 closed (lookups go to the store), 1 half-open (one probe lookup), 2 open (lookups fail at once).', valueType: ValueType.INT }).addCallback((result) => {
-      result.observe(breaker === 'closed' ? 0 : breaker === 'half-open' ? 1 : 2);
-    });
+    const { lookups, keys, hits, misses, errors, duration } = this.store;
     store.listen({
       lookup: (outcome) => {
         lookups.add(1, { result: outcome.error ?? 'ok' });
@@ -314,7 +318,7 @@ export class ServiceMetrics {
         misses.add(stats.misses);
       },
       breaker: (state) => {
-        breaker = state;
+        this.breaker = state;
       },
     });
   }

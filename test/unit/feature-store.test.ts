@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { trace } from '@opentelemetry/api';
 import avro from 'avsc';
+import { isolateDefects } from '../../src/defects';
 import { ServiceError } from '../../src/errors';
 import { CircuitBreaker } from '../../src/features/store/breaker';
 import { type BatchLookup, FeatureStore, FeatureStoreUnavailableError, type KeyRequest } from '../../src/features/store/lookup';
@@ -306,6 +307,20 @@ describe('feature store: through the pipeline (example model, injected store)', 
       assert.deepEqual(p.features, { card_txn_count_24h: c.txnCount, merchant_risk_score: c.riskScore });
       assert.equal(p.score, c.expectedScore, `event ${i}: the score Python onnxruntime gave the same values`);
     }
+  });
+
+  it('isolating a defect never turns a store outage into INTERNAL_ERROR: the batch waits whole', async () => {
+    const prepared = await prepare(testConfig({ MODEL_PATH: STORE_MODEL_PATH, INPUT_SCHEMA: STORE_INPUT_SCHEMA, EVENT_TIME_FIELD: '' }), createLogger('silent'));
+    const deps = { ...prepared, tracer: trace.getTracer('test') };
+    const message = (offset: number): SourceMessage => ({ topic: 'in', partition: 0, offset: String(offset), key: null, value: Buffer.from([1]), headers: {}, timestamp: '0' });
+    let runs = 0;
+    const processOnce = async (part: readonly SourceMessage[]) => {
+      runs += 1;
+      // The first half scores; then the store goes away.
+      if (runs === 1) return processBatch({ ...deps, store: new FeatureStore(async (r) => r.map((x) => x.fields.map(() => null)), { failureThreshold: 3, openMs: 1 }) }, part);
+      throw new FeatureStoreUnavailableError('connect ECONNREFUSED', 'error');
+    };
+    await assert.rejects(isolateDefects(deps, [message(0), message(1), message(2), message(3)], new TypeError('a bug'), processOnce), FeatureStoreUnavailableError);
   });
 
   it('a model with store features and no store wired refuses to score (never scores without the values)', async () => {
