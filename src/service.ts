@@ -145,7 +145,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Prepared>
 export async function startService(config: Config, logger: Logger, observer?: ServiceObserver): Promise<RunningService> {
   const prepared = await prepare(config, logger);
   observer?.modelReady({ name: prepared.prediction.modelName, version: prepared.prediction.modelVersion });
-  if (prepared.model.contract.features.store.features.length > 0) observer?.featureStoreReady?.(prepared.store);
+
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
 
@@ -209,6 +209,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   }
   let shadowSession: ServingModel | undefined;
   const shadow = await startShadow();
+  observer?.featureStoreReady?.(prepared.store, () => holder.current.model.contract.features.store.features.length > 0 || (shadowSession?.model.contract.features.store.features.length ?? 0) > 0);
   const batchDeps = (serving: ServingModel): PipelineDeps => ({ ...deps, model: serving.model, prediction: serving.prediction, deadLetter: serving.deadLetter, decoder: serving.decoder });
   let watcher: ModelWatcher | undefined;
   const reloader = new ModelReloader(

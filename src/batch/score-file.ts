@@ -77,11 +77,17 @@ export async function scoreFile(config: Config, logger: Logger, args: ScoreFileA
       outputTopic: sink.destinations[0] as string,
       deadLetterTopic: sink.destinations[1] as string,
       maxScoreBatch: prepared.maxScoreBatch,
+      store: prepared.store,
       tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
       recordSpans: false,
     };
     logger.info({ file: input, bytes: reader.size, codec: reader.header.codec, writer_schema: reader.header.writer.name, resolved: decoder.resolver !== undefined }, 'scoring a container file');
-    return await runBatchJob(deps, fileSource(input, reader, config.maxScoreBatch), sink, options);
+    try {
+      return await runBatchJob(deps, fileSource(input, reader, config.maxScoreBatch), sink, options);
+    } finally {
+      // An open Redis connection would keep the process alive after the job.
+      await prepared.store.close();
+    }
   } finally {
     await reader.close();
   }

@@ -67,7 +67,7 @@ export class Readiness {
   /** undefined: no registry; otherwise whether a batch waits for it, and why. */
   registry: { waiting: boolean; error?: string } | undefined;
   /** undefined: no store; otherwise its status now, and whether a batch waits for it. */
-  featureStore: { status: () => { breaker: string; error?: string }; waiting: boolean; error?: string } | undefined;
+  featureStore: { status: () => { breaker: string; error?: string }; used: () => boolean; waiting: boolean; error?: string } | undefined;
   /** The last hot swap (ok or refused), shown in /readyz; never makes it unready. */
   modelReload: ModelReloadReport | undefined;
   /** The stalled partitions right now (PartitionProgress.stalled). */
@@ -105,7 +105,7 @@ export class Readiness {
       schema_registry: this.registry === undefined ? ('not used' as const) : this.registry.waiting ? ('waiting' as const) : ('available' as const),
       feature_store: this.storeState(),
     };
-    const store = this.featureStore?.status();
+    const store = this.featureStore?.used() ? this.featureStore.status() : undefined;
     return {
       ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0 && checks.schema_registry !== 'waiting' && checks.feature_store !== 'waiting',
       checks,
@@ -119,7 +119,7 @@ export class Readiness {
 
   private storeState(): ReadinessReport['checks']['feature_store'] {
     const store = this.featureStore;
-    if (!store) return 'not used';
+    if (!store?.used()) return 'not used';
     if (store.waiting) return 'waiting';
     const status = store.status();
     return status.breaker !== 'closed' || status.error !== undefined ? 'unavailable' : 'available';

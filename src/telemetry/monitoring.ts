@@ -211,10 +211,10 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     registry(state) {
       readiness.registry = { waiting: state.waiting, ...(state.error !== undefined ? { error: state.error } : {}) };
     },
-    featureStoreReady(store) {
+    featureStoreReady(store, used) {
       safely('the feature store', () => {
         metrics.attachFeatureStore(store);
-        readiness.featureStore = { status: () => store.status(), waiting: false };
+        readiness.featureStore = { status: () => store.status(), used, waiting: false };
       });
     },
     featureStore(state) {

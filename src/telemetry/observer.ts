@@ -37,8 +37,8 @@ export interface ServiceObserver {
   retried(topic: string, partition: number, failure: RetryCause): void;
   /** A batch waits for the schema registry (waiting), or batches pass it again. */
   registry(state: { readonly waiting: boolean; readonly error?: string }): void;
-  /** The online feature store the service looks store features up in (metrics, readiness). */
-  featureStoreReady?(store: FeatureStore): void;
+  /** The online feature store the service looks store features up in (metrics, readiness); `used`: whether the serving model reads store features now (it can change with a hot swap). */
+  featureStoreReady?(store: FeatureStore, used: () => boolean): void;
   /** A batch waits for the feature store (a feature with unavailable: wait), or batches pass it again. */
   featureStore?(state: { readonly waiting: boolean; readonly error?: string }): void;
   /** The coordinator said this consumer lost its group membership; it stopped writing its partitions and rejoins. */

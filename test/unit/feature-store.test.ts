@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import avro from 'avsc';
 import { isolateDefects } from '../../src/defects';
 import { ServiceError } from '../../src/errors';
@@ -16,6 +17,7 @@ import type { SourceMessage } from '../../src/records';
 import { prepare } from '../../src/service';
 import { enrichBatch } from '../../src/stages/enrich';
 import { createLogger } from '../../src/telemetry/logger';
+import { startTelemetry } from '../../src/telemetry/sdk';
 import { STORE_INPUT_SCHEMA, STORE_MODEL_PATH, storeCases } from '../support/feature-store';
 import { PREDICTION_SCHEMA, testConfig } from '../support/model';
 
@@ -331,3 +333,30 @@ describe('feature store: through the pipeline (example model, injected store)', 
     await assert.rejects(processBatch({ ...rest, tracer: trace.getTracer('test') }, [message]), /reads features from the online store/);
   });
 });
+
+describe('feature store: the enrich span', () => {
+  it('one `enrich` span per batch, linked to its messages, with keys, hits and misses', async () => {
+    const exporter = new InMemorySpanExporter();
+    const telemetry = startTelemetry({ serviceName: 'test', serviceVersion: '0', spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    try {
+      const prepared = await prepare(testConfig({ MODEL_PATH: STORE_MODEL_PATH, INPUT_SCHEMA: STORE_INPUT_SCHEMA, EVENT_TIME_FIELD: '', SCORE_BATCH_MAX_EVENTS: '100' }), createLogger('silent'));
+      const cases = storeCases('s-').slice(0, 6);
+      const hashes = new Map<string, Record<string, string>>();
+      for (const c of cases) for (const [key, hash] of Object.entries(c.hashes)) hashes.set(key, { ...hash });
+      hashes.delete(cases[0]?.merchantKey as string);
+      const type = avro.Type.forSchema(JSON.parse((await import('node:fs')).readFileSync(STORE_INPUT_SCHEMA, 'utf8')) as avro.Schema);
+      const messages: SourceMessage[] = cases.map((c, i) => ({ topic: 'in', partition: 0, offset: String(i), key: null, value: type.toBuffer(c.event), headers: {}, timestamp: '0' }));
+      const processed = await processBatch({ ...prepared, store: new FeatureStore(mapLookup(hashes).lookup, { failureThreshold: 3, openMs: 1 }), tracer: trace.getTracer('test') }, messages);
+      processed.finish();
+      const enrich = exporter.getFinishedSpans().filter((span) => span.name === 'enrich');
+      assert.equal(enrich.length, 1);
+      assert.equal(enrich[0]?.attributes['feature_store.keys'], 12);
+      assert.equal(enrich[0]?.attributes['feature_store.hits'], 11);
+      assert.equal(enrich[0]?.attributes['feature_store.misses'], 1);
+      assert.equal(enrich[0]?.links.length, 6);
+    } finally {
+      await telemetry.shutdown();
+    }
+  });
+});
+
