@@ -114,6 +114,7 @@ export const SETTINGS = {
   logLevel: setting('LOG_LEVEL', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'info', 'pino log level.'),
   demoRate: setting('DEMO_RATE', int(1, 1_000_000), 200, 'demo: events per second the synthetic producer sends.'),
   demoBadShare: setting('DEMO_BAD_SHARE', int(0, 100), 10, 'demo: percent of events that are bad (unknown category, missing field, NaN, corrupt bytes).'),
+  demoFeatureStore: setting('DEMO_FEATURE_STORE', bool(), false, 'demo: score models/card-fraud-store, whose card transaction count and merchant risk score come from Redis: a local redis-server is started by scripts/redis.sh on REDIS_PORT (default 6380) and filled; DEMO_BAD_SHARE percent of events are cards the store does not know (FEATURE_MISSING) or new merchants (scored with the default, flagged). See docs/feature-store.md.'),
   demoDurationSeconds: setting('DEMO_DURATION_SECONDS', int(0, 31_536_000), 0, 'demo: stop after this many seconds (0: run until Ctrl-C).'),
 } as const;
 

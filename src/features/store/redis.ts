@@ -6,7 +6,7 @@ import { ServiceError } from '../../errors';
 import { type BatchLookup, FeatureStore, FeatureStoreUnavailableError } from './lookup';
 
 /**
- * The only code that imports ioredis. Settings are checked as a whole and secrets read from
+ * The service's Redis client (only the demo and tests import ioredis besides). Settings are checked as a whole and secrets read from
  * files (as for Kafka, src/kafka/security.ts); a secret's content never appears in a message.
  */
 export interface RedisSettings {
