@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -8,7 +9,7 @@ import { ServiceError } from '../../src/errors';
 import { CircuitBreaker } from '../../src/features/store/breaker';
 import { type BatchLookup, FeatureStore, FeatureStoreUnavailableError, type KeyRequest } from '../../src/features/store/lookup';
 import { STORE_ROOT, type StorePlan, parseKeyTemplate, planStore, renderKey } from '../../src/features/store/plan';
-import { redisSettings } from '../../src/features/store/redis';
+import { createRedisLookup, redisSettings } from '../../src/features/store/redis';
 import { validateManifest } from '../../src/model/manifest';
 import { readContract } from '../../src/model/contract';
 import { H } from '../../src/output/headers';
@@ -251,6 +252,42 @@ describe('feature store: circuit breaker', () => {
     await assert.rejects(store.lookup(request));
     assert.equal(calls, 2, 'the half-open probe went to the store');
     assert.deepEqual(outcomes, ['error', 'breaker-open', 'error']);
+  });
+});
+
+describe('feature store: the Redis client without Redis', () => {
+  it('a server that accepts and never answers: the batch lookup fails as timeout within FEATURE_STORE_TIMEOUT_MS, not later', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', () => undefined); // read, never answer (a frozen Redis)
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const redis = createRedisLookup({ host: '127.0.0.1', port, db: 0, timeoutMs: 300 });
+    try {
+      const started = Date.now();
+      await assert.rejects(redis.lookup([{ key: 'card:a', fields: ['x'] }]), (e: unknown) => e instanceof FeatureStoreUnavailableError && e.reason === 'timeout');
+      const took = Date.now() - started;
+      assert.ok(took >= 250 && took < 2_000, `timed out after ${took} ms`);
+    } finally {
+      await Promise.race([redis.close(), new Promise((r) => setTimeout(r, 500))]);
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('nothing listening: the lookup fails as unavailable (error or timeout), never hangs', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const redis = createRedisLookup({ host: '127.0.0.1', port, db: 0, timeoutMs: 300 });
+    try {
+      await assert.rejects(redis.lookup([{ key: 'card:a', fields: ['x'] }]), FeatureStoreUnavailableError);
+    } finally {
+      await Promise.race([redis.close(), new Promise((r) => setTimeout(r, 500))]);
+    }
   });
 });
 
