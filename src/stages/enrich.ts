@@ -46,7 +46,7 @@ export function judgeValue(feature: StoreFeature, raw: string | null, updatedAt:
     if (age > feature.freshness.maxAgeMs) return { missing: `a value ${Math.round(age)} ms old, older than max_age_ms ${feature.freshness.maxAgeMs}` };
   }
   const value = parseStored(feature, raw);
-  if (value === undefined) return { missing: `a value that is not a ${feature.type === 'long' ? 'whole number' : 'number'}` };
+  if (value === undefined) return { missing: `the value ${JSON.stringify(raw.length > 64 ? `${raw.slice(0, 64)}…` : raw)}, which is not a ${feature.type === 'long' ? 'whole number' : 'number'}` };
   return { value };
 }
 
