@@ -354,7 +354,7 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     const cases = storeCases('fsl-');
     const [first, second] = [cases.slice(0, 60), cases.slice(60)];
     await seed(cases);
-    const TIMEOUT_MS = 250;
+    const TIMEOUT_MS = 300;
     const PAUSE_MS = 2_500;
     // A breaker that never opens: every lookup during the pause goes to Redis and sits through the time-out.
     const scorer = await start(topics, { FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '1000', RETRY_BACKOFF_MAX_MS: '200' });
@@ -382,13 +382,13 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     assert.ok(timeouts >= 2, `lookups timed out during the pause (${timeouts})`);
     assert.equal(metric(text, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' }), 0);
     assert.ok(scoredAfter >= PAUSE_MS - 100, `the second wave waited for the pause to end (${scoredAfter} ms)`);
-    // The time-out is honoured: no lookup above the 0.5 s bucket (250 ms + slack), although Redis held every command 2.5 s.
+    // The time-out is honoured: no lookup above the 0.5 s bucket (300 ms + slack), although Redis held every command 2.5 s.
     const upTo = (le: number): number => all.find(([bound]) => bound === le)?.[1] ?? 0;
     const total = all[all.length - 1]?.[1] ?? 0;
     assert.equal(upTo(0.5), total, `every lookup took at most 0.5 s: ${JSON.stringify(all)}`);
-    // A timed-out lookup lasts the time-out and a little (it ends when its timer fires): in (0.25 s, 0.5 s], and nothing else is
-    // there (a lookup that answers within the time-out is at most 0.25 s).
-    assert.equal(upTo(0.5) - upTo(0.25), timeouts, `the ${timeouts} timed-out lookups, and only they, took between ${TIMEOUT_MS} ms and 0.5 s: ${JSON.stringify(all)}`);
+    // A timed-out lookup lasts the time-out and a little (it ends when its timer fires, which Node may fire a millisecond
+    // early by performance.now()): 300 ms, well inside (0.25 s, 0.5 s]; a lookup answered just as the pause ended may be there too.
+    assert.ok(upTo(0.5) - upTo(0.25) >= timeouts, `the ${timeouts} timed-out lookups took between 0.25 s and 0.5 s: ${JSON.stringify(all)}`);
     const ms = (s: number): string => `${(s * 1_000).toFixed(2)} ms`;
     t.diagnostic(
       `healthy lookups (${healthy[healthy.length - 1]?.[1]}): p50 ${ms(percentile(healthy, 0.5))}, p99 ${ms(percentile(healthy, 0.99))}; ` +
