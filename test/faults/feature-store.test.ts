@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import avro from 'avsc';
 import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
@@ -11,6 +12,7 @@ import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
 import { type RunningService, SERVICE_VERSION, startService } from '../../src/service';
 import { createLogger } from '../../src/telemetry/logger';
+import { startTelemetry } from '../../src/telemetry/sdk';
 import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
 import { type TestTopics, createTestTopics, produce, testKafka } from '../support/kafka';
@@ -75,6 +77,15 @@ function percentile(cumulative: readonly [number, number][], q: number): number 
     below = count;
   }
   return lower;
+}
+
+/** Span durations in milliseconds, sorted. */
+function spanMs(spans: readonly ReadableSpan[]): number[] {
+  return spans.map((span) => span.duration[0] * 1_000 + span.duration[1] / 1e6).sort((a, b) => a - b);
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
 function messages(cases: readonly StoreCase[], from: number): { key: Buffer; value: Buffer }[] {
@@ -356,12 +367,18 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     await seed(cases);
     const TIMEOUT_MS = 300;
     const PAUSE_MS = 2_500;
+    // The service's spans, kept here: one `enrich` span per scored chunk (a failed lookup leaves none).
+    const exporter = new InMemorySpanExporter();
+    const telemetry = startTelemetry({ serviceName: 'store-faults', serviceVersion: '0', spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    t.after(() => telemetry.shutdown());
     // A breaker that never opens: every lookup during the pause goes to Redis and sits through the time-out.
-    const scorer = await start(topics, { FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '1000', RETRY_BACKOFF_MAX_MS: '200' });
+    // Chunks of 20 events: one lookup each, so enough of them for percentiles.
+    const scorer = await start(topics, { FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '1000', RETRY_BACKOFF_MAX_MS: '200', SCORE_BATCH_MAX_EVENTS: '20' });
     const { service, monitoring } = scorer;
     await produce(kafka, topics.input, messages(first, 0));
     await waitFor(() => service.stats.consumed >= first.length, 60_000, 'the first wave scored');
     const healthy = buckets(await monitoring.metrics.text(), 'stream_scorer_feature_store_lookup_duration_seconds');
+    const healthySpans = spanMs(exporter.getFinishedSpans().filter((span) => span.name === 'enrich'));
 
     // Every client's commands wait PAUSE_MS (the pausing connection's own reply comes at once).
     await client.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
@@ -389,11 +406,16 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     // A timed-out lookup lasts the time-out and a little (it ends when its timer fires, which Node may fire a millisecond
     // early by performance.now()): 300 ms, well inside (0.25 s, 0.5 s]; a lookup answered just as the pause ended may be there too.
     assert.ok(upTo(0.5) - upTo(0.25) >= timeouts, `the ${timeouts} timed-out lookups took between 0.25 s and 0.5 s: ${JSON.stringify(all)}`);
+    // Span timings of the enrich stage (chunks whose lookup answered): none outlasts the time-out either.
+    const enrichSpans = spanMs(exporter.getFinishedSpans().filter((span) => span.name === 'enrich'));
+    assert.ok(enrichSpans.length >= cases.length / 20, `an enrich span per chunk (${enrichSpans.length})`);
+    assert.ok((enrichSpans[enrichSpans.length - 1] as number) < TIMEOUT_MS + 200, `every enrich span within the time-out: max ${enrichSpans[enrichSpans.length - 1]} ms`);
     const ms = (s: number): string => `${(s * 1_000).toFixed(2)} ms`;
+    const spanLine = (sorted: readonly number[]): string => `${sorted.length} spans, p50 ${quantile(sorted, 0.5).toFixed(2)} ms, p99 ${quantile(sorted, 0.99).toFixed(2)} ms, max ${(sorted[sorted.length - 1] ?? NaN).toFixed(2)} ms`;
     t.diagnostic(
       `healthy lookups (${healthy[healthy.length - 1]?.[1]}): p50 ${ms(percentile(healthy, 0.5))}, p99 ${ms(percentile(healthy, 0.99))}; ` +
         `with a ${PAUSE_MS} ms CLIENT PAUSE (${total} lookups, ${timeouts} timed out at ${TIMEOUT_MS} ms, ${ok} ok): p50 ${ms(percentile(all, 0.5))}, p90 ${ms(percentile(all, 0.9))}, p99 ${ms(percentile(all, 0.99))}, max bucket ≤ 0.5 s; ` +
-        `second wave scored ${scoredAfter} ms after the pause began`,
+        `second wave scored ${scoredAfter} ms after the pause began; enrich spans before the pause: ${spanLine(healthySpans)}; over the run: ${spanLine(enrichSpans)}`,
     );
     await stop(scorer);
   });
