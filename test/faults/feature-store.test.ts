@@ -88,6 +88,18 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
+/** Every prediction has the reference score and the store values of its own event: no reply of a timed-out lookup fed to another batch. */
+async function assertScores(kafka: ReturnType<typeof testKafka>, topic: string, cases: readonly StoreCase[]): Promise<void> {
+  const { messages: scored } = await readTopic(kafka, topic, { readCommitted: true });
+  for (const m of scored) {
+    const index = Number(m.key?.toString().slice(1));
+    const c = cases[index] as StoreCase;
+    const p = predictionType.fromBuffer(m.value as Buffer) as Prediction;
+    assert.deepEqual(p.features, { card_txn_count_24h: c.txnCount, merchant_risk_score: c.riskScore }, `event ${index}`);
+    assert.equal(p.score, c.expectedScore, `event ${index}`);
+  }
+}
+
 function messages(cases: readonly StoreCase[], from: number): { key: Buffer; value: Buffer }[] {
   return cases.map((c, i) => ({ key: Buffer.from(`k${from + i}`), value: eventType.toBuffer(c.event) }));
 }
@@ -289,6 +301,7 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     assert.equal(report.duplicated, 0, formatReport(report));
     assert.equal(report.deadLetters, 0, formatReport(report));
     assert.equal(report.predictions, cases.length, formatReport(report));
+    await assertScores(kafka, topics.output, cases);
     const after = await monitoring.readiness.check();
     assert.equal(after.checks.feature_store, 'available');
     assert.equal(after.ready, true);
@@ -297,6 +310,9 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     assert.ok(metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' }) >= 1, 'lookups failed at once while open');
     // Opened by three lookups of TIMEOUT_MS each (plus the retry backoff between them); closed by the first probe after SIGCONT (at most OPEN_MS away).
     assert.ok(openedAfter >= 3 * TIMEOUT_MS - 50, `the breaker opened only after three time-outs (${openedAfter} ms)`);
+    // … and no later than three time-outs and three retry backoffs (RETRY_BACKOFF_MAX_MS 500) with slack for a loaded machine:
+    // a lookup that outlasted its time-out would push it past this.
+    assert.ok(openedAfter <= 3 * (TIMEOUT_MS + 500) + 3_000, `the breaker opened ${openedAfter} ms after SIGSTOP`);
     assert.ok(closedAfter <= OPEN_MS + TIMEOUT_MS + 2_000, `closed ${closedAfter} ms after SIGCONT`);
     t.diagnostic(`breaker opened ${openedAfter} ms after SIGSTOP (time-out ${TIMEOUT_MS} ms, 3 failures), closed ${closedAfter} ms after SIGCONT (open period ${OPEN_MS} ms); timeouts ${metric(text2, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' })}, breaker-open lookups ${metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' })}, batch retries ${metric(text2, 'stream_scorer_batch_retries_total', { failure: 'feature-store' })}`);
     await stop(scorer);
@@ -392,6 +408,7 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     assert.equal(report.deadLetters, 0, formatReport(report));
     assert.equal(report.duplicated, 0, formatReport(report));
     assert.equal(report.predictions, cases.length, formatReport(report));
+    await assertScores(kafka, topics.output, cases);
     const text = await monitoring.metrics.text();
     const all = buckets(text, 'stream_scorer_feature_store_lookup_duration_seconds');
     const timeouts = metric(text, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' });
