@@ -1,5 +1,6 @@
 import { type Rejection, ServiceError, reject } from './errors';
 import { deadLetterRecord } from './output/dead-letter';
+import { isFeatureStoreUnavailable } from './features/store/lookup';
 import { type PipelineDeps, type ProcessedBatch, processBatch, rejectedBatch } from './pipeline';
 import type { SourceMessage } from './records';
 import type { ChunkObservation } from './telemetry/observation';
@@ -111,6 +112,12 @@ export async function isolateDefects(
         runs += 1;
         processed = await process(messages.slice(start, end));
       } catch (partError) {
+        // The store went away while the halves were being run: not a record's fault, and the
+        // batch must wait whole (a half scored now would be the other half's duplicate later).
+        if (isFeatureStoreUnavailable(partError)) {
+          for (const part of parts) part.processed.finish(partError);
+          throw partError;
+        }
         await bisect(start, end, partError);
         continue;
       }

@@ -3,7 +3,7 @@
  * written to dead-letter headers and metrics, and dashboards and re-drive tools key on
  * them, so never rename one — add a new code instead.
  */
-export type Stage = 'decode' | 'check' | 'score' | 'encode' | 'pipeline';
+export type Stage = 'decode' | 'enrich' | 'check' | 'score' | 'encode' | 'pipeline';
 
 interface CatalogueEntry {
   readonly stage: Stage;
@@ -27,6 +27,14 @@ export const REJECTIONS = {
   SCHEMA_INCOMPATIBLE: {
     stage: 'decode',
     action: 'The schema the event was written with (its registry id) cannot be resolved into the reader schema (INPUT_SCHEMA): a field the reader needs is missing without a default, or a type changed in a way Avro cannot promote. The message names the field. Fix the producer schema (and the subject\'s compatibility setting), or evolve INPUT_SCHEMA.',
+  },
+  FEATURE_UNAVAILABLE: {
+    stage: 'enrich',
+    action: 'The online feature store was down, timed out or shut off by the circuit breaker when this event was scored, and the manifest says unavailable: dead-letter for the feature (field). Re-drive once the store is back.',
+  },
+  FEATURE_MISSING: {
+    stage: 'enrich',
+    action: 'The online feature store has no value (or only one older than max_age_ms, or one that is not a number) for this event\'s entity (value: the key), and the manifest says missing: dead-letter for the feature (field). Fill the store (a new entity, a lagging feature pipeline), then re-drive.',
   },
   MISSING_FIELD: {
     stage: 'check',

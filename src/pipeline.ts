@@ -1,5 +1,6 @@
 import { type Span, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import type { Rejection } from './errors';
+import { type Rejection, ServiceError } from './errors';
+import type { BatchLookup, LookupStats } from './features/store/lookup';
 import { type Failpoints, afterProcessing, beforeProcessing } from './failpoints';
 import type { ScoringModel } from './model/session';
 import { type DeadLetterContext, deadLetterRecord } from './output/dead-letter';
@@ -8,6 +9,7 @@ import type { OutputRecord, SourceMessage } from './records';
 import { checkBatch } from './stages/check/contract-check';
 import { type EventDecoder, decodeBatch, prepareDecoder } from './stages/decode';
 import { type PredictionContext, encodePredictions } from './stages/encode';
+import { enrichBatch } from './stages/enrich';
 import { scoreBatch } from './stages/score';
 import { BatchSpans } from './telemetry/message-spans';
 import type { BatchObservation, ChunkObservation } from './telemetry/observation';
@@ -24,6 +26,12 @@ export interface PipelineDeps {
   /** False when no span would be exported: trace context is then passed on without building spans. Default true. */
   readonly recordSpans?: boolean;
   readonly now?: () => number;
+  /**
+   * The online feature store (src/features/store), for models whose manifest declares store
+   * features; its lookup throws FeatureStoreUnavailableError out of processBatch when a feature
+   * that waits for the store cannot be looked up (the caller retries the batch).
+   */
+  readonly store?: { readonly lookup: BatchLookup; found(stats: LookupStats): void };
   /** testing: faults switched on by FAILPOINT_* settings; undefined in production. */
   readonly failpoints?: Failpoints;
 }
@@ -71,9 +79,28 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     const t1 = now();
     spans.stage('decode', t0, t1, from, from + chunk.length);
 
-    const checked = checkBatch(deps.model.contract.features, decoded.events, decoded.rejections);
+    const plan = deps.model.contract.features;
+    let events = decoded.events;
+    let earlier = decoded.rejections;
+    let storeFlags: ReadonlyMap<number, readonly string[]> | undefined;
+    let storeValues: readonly (Readonly<Record<string, number>> | undefined)[] | undefined;
+    let tc = t1;
+    if (plan.store.features.length > 0) {
+      // Never score without the store values: a model reading store features with no store wired is a bug of the caller.
+      if (!deps.store) throw new ServiceError('CONFIG_INVALID', `model ${deps.prediction.modelName} reads features from the online store (${plan.store.features.map((f) => f.name).join(', ')}) but no feature store is configured here`);
+      const enriched = await enrichBatch(plan.store, events, earlier, deps.store.lookup, now());
+      tc = now();
+      deps.store.found(enriched.stats);
+      spans.batchStage('enrich', t1, tc, Int32Array.from({ length: chunk.length }, (_, i) => from + i), { 'feature_store.keys': enriched.stats.keys, 'feature_store.hits': enriched.stats.hits, 'feature_store.misses': enriched.stats.misses });
+      events = enriched.events;
+      earlier = enriched.rejections;
+      storeFlags = enriched.flags;
+      storeValues = enriched.values;
+    }
+
+    const checked = checkBatch(plan, events, earlier);
     const t2 = now();
-    spans.stage('check', t1, t2, from, from + chunk.length);
+    spans.stage('check', tc, t2, from, from + chunk.length);
 
     const scored = await scoreBatch(deps.model, checked.features);
     const t3 = now();
@@ -82,7 +109,8 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
     spans.batchStage('score batch', t2, t3, absolute);
     if (spans.recording) for (let r = 0; r < absolute.length; r += 1) spans.stage('score', t2, t3, absolute[r] as number, (absolute[r] as number) + 1);
 
-    const encoded = encodePredictions(deps.prediction, rows, decoded.events, chunk, scored, t3, checked.features.flags);
+    const flags = storeFlags && storeFlags.size > 0 ? mergeFlags(rows, storeFlags, checked.features.flags) : checked.features.flags;
+    const encoded = encodePredictions(deps.prediction, rows, events, chunk, scored, t3, flags, storeValues);
     const t4 = now();
     stageSeconds.decode += (t1 - t0) / 1000;
     stageSeconds.check += (t2 - t1) / 1000;
@@ -93,7 +121,8 @@ export async function processBatch(deps: PipelineDeps, messages: readonly Source
       events: decoded.events,
       rejections: checked.rejections,
       rows,
-      features: checked.features,
+      // With the store's flags too, so flagged-prediction metrics count FEATURE_MISSING / FEATURE_UNAVAILABLE defaults.
+      features: flags === checked.features.flags ? checked.features : { ...checked.features, flags },
       scores: scored.scores,
       labels: scored.labels,
       rowRejections: encoded.rejections,
@@ -144,6 +173,16 @@ export function rejectedBatch(deps: PipelineDeps, messages: readonly SourceMessa
     observation: { chunks: [], stageSeconds: { decode: 0, check: 0, score: 0, encode: 0 }, processedAt: now() },
     finish: finisher(spans, outputs),
   };
+}
+
+/** Check flags are by feature row, enrich flags by batch index: one map by row, enrich's first. */
+function mergeFlags(rows: Int32Array, byIndex: ReadonlyMap<number, readonly string[]>, byRow: ReadonlyMap<number, readonly string[]>): Map<number, readonly string[]> {
+  const merged = new Map<number, readonly string[]>(byRow);
+  for (let r = 0; r < rows.length; r += 1) {
+    const store = byIndex.get(rows[r] as number);
+    if (store) merged.set(r, [...store, ...(byRow.get(r) ?? [])]);
+  }
+  return merged;
 }
 
 /** The dead letters of a batch being routed, and the spans that end once the broker acknowledged them. */

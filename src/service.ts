@@ -16,6 +16,8 @@ import { type ModelLease, ModelHolder, ModelReloader, type ReloadOutcome, type R
 import { loadModel } from './model/session';
 import { type ShadowBatch, ShadowScorer, loadShadowModel, shadowDeps } from './model/shadow';
 import { type ModelWatcher, modelFiles, watchModel } from './model/watch';
+import { type FeatureStore, isFeatureStoreUnavailable } from './features/store/lookup';
+import { createFeatureStore } from './features/store/redis';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline';
 import type { SourceMessage } from './records';
 import { type EventFieldSamples, assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
@@ -54,6 +56,8 @@ export interface Prepared extends Omit<PipelineDeps, 'tracer'> {
   readonly reader: avro.Type;
   readonly eventFields: EventFieldSamples;
   readonly modelSha256: string;
+  /** The online feature store (connected on first use); `store` of PipelineDeps. */
+  readonly store: FeatureStore;
 }
 
 export async function prepare(config: Config, logger: Logger): Promise<Prepared> {
@@ -72,7 +76,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Prepared>
   });
   const settings = registrySettings(config);
   const registry = settings ? createRegistry(settings) : undefined;
-  const required = contract.inputs.map((c) => c.path);
+  const required = contract.features.eventPaths;
   if (registry && config.inputFormat === 'confluent') {
     for (const report of await untilRegistryAnswers(() => checkInputSubjects(registry, config, reader, required), config.startupTimeoutMs, logger)) {
       const { ok, text } = describeInputSubject(report);
@@ -113,7 +117,17 @@ export async function prepare(config: Config, logger: Logger): Promise<Prepared>
     },
     'model contract read from the ONNX graph',
   );
+  let storeErrors = 0;
+  const store = createFeatureStore(config, (error) => {
+    // ioredis reports every failed reconnect: the first, then one in a hundred.
+    storeErrors += 1;
+    if (storeErrors === 1 || storeErrors % 100 === 0) logger.warn({ feature_store: config.featureStoreAddress, error: error.message, errors: storeErrors }, 'feature store connection error');
+  });
+  if (contract.features.store.features.length > 0) {
+    logger.info({ feature_store: config.featureStoreAddress, features: contract.features.store.features.map((f) => ({ name: f.name, key: f.key.text, field: f.hashField, unavailable: f.unavailable, missing: f.missing })) }, 'the model reads features from the online feature store');
+  }
   return {
+    store,
     decoder: inputDecoder(config, { ...(registry ? { registry } : {}), required }),
     registry,
     reader,
@@ -131,6 +145,7 @@ export async function prepare(config: Config, logger: Logger): Promise<Prepared>
 export async function startService(config: Config, logger: Logger, observer?: ServiceObserver): Promise<RunningService> {
   const prepared = await prepare(config, logger);
   observer?.modelReady({ name: prepared.prediction.modelName, version: prepared.prediction.modelVersion });
+
   const stats = new ServiceStats();
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, security: config }, logger);
 
@@ -151,7 +166,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   const decoderFor = (required: readonly (readonly string[])[]) => inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required });
   const deps: PipelineDeps = {
     ...prepared,
-    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : decoderFor(prepared.model.contract.inputs.map((c) => c.path)),
+    decoder: config.decodeMaxItems !== undefined && config.decodeMaxBytes !== undefined ? prepared.decoder : decoderFor(prepared.model.contract.features.eventPaths),
     deadLetter: { ...prepared.deadLetter, maxRecordBytes: limits.find((l) => l.topic === config.deadLetterTopic)?.maxMessageBytes },
     tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
     recordSpans: spansExported(),
@@ -194,6 +209,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   }
   let shadowSession: ServingModel | undefined;
   const shadow = await startShadow();
+  observer?.featureStoreReady?.(prepared.store, () => holder.current.model.contract.features.store.features.length > 0 || (shadowSession?.model.contract.features.store.features.length ?? 0) > 0);
   const batchDeps = (serving: ServingModel): PipelineDeps => ({ ...deps, model: serving.model, prediction: serving.prediction, deadLetter: serving.deadLetter, decoder: serving.decoder });
   let watcher: ModelWatcher | undefined;
   const reloader = new ModelReloader(
@@ -283,6 +299,23 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     return true;
   };
 
+  let storeWaits = 0;
+  /**
+   * A feature whose policy is `unavailable: wait` could not be looked up: as with the schema
+   * registry, not the events' fault. The batch waits (backoff, nothing dead-lettered or
+   * committed) and is fetched again; the circuit breaker makes the attempts meanwhile cheap.
+   */
+  const storeWait = async (messages: readonly SourceMessage[], error: Error, context: BatchContext): Promise<void> => {
+    const { topic, partition } = messages[0] as SourceMessage;
+    storeWaits += 1;
+    stats.retries += 1;
+    observer?.retried(topic, partition, 'feature-store');
+    observer?.featureStore?.({ waiting: true, error: error.message });
+    const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** Math.min(storeWaits, 16)) * (0.5 + Math.random() / 2);
+    logger.warn({ topic, partition, attempt: storeWaits, wait_ms: Math.round(waitMs), feature_store: config.featureStoreAddress, error: error.message }, 'feature store unavailable: the batch waits and is retried (nothing dead-lettered, nothing committed past it)');
+    await pause(waitMs, context);
+  };
+
   /**
    * A write that carried shadow records failed. Shadow output is switched off (and the batch
    * retried with the champion's outputs only) when the failure may be the shadow topic's: a
@@ -335,7 +368,23 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         processed = await processBatch(current, messages);
       } catch (defect) {
         if (isRegistryUnavailable(defect)) throw defect;
-        processed = await isolate(current, messages, defect, logger);
+        if (isFeatureStoreUnavailable(defect)) {
+          await storeWait(messages, defect, context);
+          return 'retry';
+        }
+        try {
+          processed = await isolate(current, messages, defect, logger);
+        } catch (isolating) {
+          // The store went away while a defect was being isolated: the batch waits whole.
+          if (!isFeatureStoreUnavailable(isolating)) throw isolating;
+          await storeWait(messages, isolating, context);
+          return 'retry';
+        }
+      }
+      if (storeWaits > 0) {
+        logger.info({ attempts: storeWaits }, 'feature store available again');
+        storeWaits = 0;
+        observer?.featureStore?.({ waiting: false });
       }
       // Scored: the session is no longer needed by this batch (a swapped-out one may be released).
       lease.release();
@@ -486,6 +535,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       await writer.disconnect();
       await holder.close();
       await shadowSession?.model.session.release().catch(() => undefined);
+      await prepared.store.close().catch(() => undefined);
     })();
     return stopping;
   };

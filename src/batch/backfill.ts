@@ -39,7 +39,7 @@ export async function backfill(config: Config, logger: Logger, args: BackfillArg
   ]);
   const limits = await topicMaxMessageBytes(kafka, [args.deadLetterTopic, ...config.inputTopics]);
   const inputLimit = Math.max(...limits.filter((l) => config.inputTopics.includes(l.topic)).map((l) => l.maxMessageBytes));
-  const required = prepared.model.contract.inputs.map((c) => c.path);
+  const required = prepared.model.contract.features.eventPaths;
   const deps: PipelineDeps = {
     ...prepared,
     decoder: inputDecoder(config, { maxMessageBytes: inputLimit, ...(prepared.registry ? { registry: prepared.registry } : {}), required }),
@@ -52,5 +52,10 @@ export async function backfill(config: Config, logger: Logger, args: BackfillArg
   const ranges = await resolveTopicRanges(kafka, config.inputTopics, args.range);
   logger.info({ range: describeRanges(ranges), events: rangeEvents(ranges), to: args.toTopic, dead_letter: args.deadLetterTopic }, 'backfill: re-scoring a range of the input topics');
   const sink = await kafkaSink(kafka, args.toTopic, args.deadLetterTopic);
-  return runBatchJob(deps, kafkaSource(kafka, ranges, args.idleMs !== undefined ? { idleMs: args.idleMs } : {}), sink, options);
+  try {
+    return await runBatchJob(deps, kafkaSource(kafka, ranges, args.idleMs !== undefined ? { idleMs: args.idleMs } : {}), sink, options);
+  } finally {
+    // An open Redis connection would keep the process alive after the job.
+    await prepared.store.close();
+  }
 }

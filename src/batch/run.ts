@@ -1,3 +1,4 @@
+import { isFeatureStoreUnavailable } from '../features/store/lookup';
 import { isolateDefects } from '../defects';
 import { isRegistryUnavailable } from '../formats/registry';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from '../pipeline';
@@ -52,13 +53,14 @@ export async function runBatchJob(deps: PipelineDeps, source: BatchSource, sink:
 /**
  * processBatch, and when it throws (a defect in the scorer, not the data), what the live service
  * does: only the record(s) it throws for become INTERNAL_ERROR dead letters, the rest is scored.
- * A registry outage is not a defect: it fails the job.
+ * A registry or feature store outage (a feature with unavailable: wait) is not a defect: it fails the job.
  */
 async function processIsolated(deps: PipelineDeps, messages: readonly SourceMessage[]): Promise<ProcessedBatch> {
   try {
     return await processBatch(deps, messages);
   } catch (defect) {
-    if (isRegistryUnavailable(defect)) throw defect;
+    // Neither is a defect of a record: the job fails (run it again once the registry or store is back).
+    if (isRegistryUnavailable(defect) || isFeatureStoreUnavailable(defect)) throw defect;
     return (await isolateDefects(deps, messages, defect)).processed;
   }
 }

@@ -59,7 +59,7 @@ export async function scoreFile(config: Config, logger: Logger, args: ScoreFileA
   try {
     if (config.inputWriterSchema) logger.warn({ file: input }, 'INPUT_WRITER_SCHEMA is ignored by score-file: the writer schema is the one in the file header');
     const prepared = await prepare(config, logger);
-    const required = prepared.model.contract.inputs.map((c) => c.path);
+    const required = prepared.model.contract.features.eventPaths;
     const decoder = fileDecoder(config, reader.header, prepared.decoder.reader, required, input);
     const outDir = resolve(args.outDir ?? dirname(input));
     try {
@@ -77,11 +77,17 @@ export async function scoreFile(config: Config, logger: Logger, args: ScoreFileA
       outputTopic: sink.destinations[0] as string,
       deadLetterTopic: sink.destinations[1] as string,
       maxScoreBatch: prepared.maxScoreBatch,
+      store: prepared.store,
       tracer: trace.getTracer('stream-scorer', SERVICE_VERSION),
       recordSpans: false,
     };
     logger.info({ file: input, bytes: reader.size, codec: reader.header.codec, writer_schema: reader.header.writer.name, resolved: decoder.resolver !== undefined }, 'scoring a container file');
-    return await runBatchJob(deps, fileSource(input, reader, config.maxScoreBatch), sink, options);
+    try {
+      return await runBatchJob(deps, fileSource(input, reader, config.maxScoreBatch), sink, options);
+    } finally {
+      // An open Redis connection would keep the process alive after the job.
+      await prepared.store.close();
+    }
   } finally {
     await reader.close();
   }

@@ -8,6 +8,7 @@ import { loadSchema } from '../stages/decode';
 import type { Logger } from '../telemetry/logger';
 import { type Monitoring, startMonitoring } from '../telemetry/monitoring';
 import { startLocalBroker } from './local-broker';
+import { type LocalRedis, StoreEventFactory, startLocalRedis, storeDemoConfig } from './store-demo';
 import { EventFactory, seededRandom } from './synthetic';
 
 function line(text: string): void {
@@ -20,9 +21,18 @@ function line(text: string): void {
  */
 export async function runDemo(config: Config, logger: Logger, brokersConfigured: boolean, stopSignal: Promise<void>): Promise<void> {
   const broker = brokersConfigured ? undefined : startLocalBroker();
-  const effective: Config = broker ? { ...config, kafkaBrokers: broker.brokers } : config;
+  let redis: LocalRedis | undefined;
+  let effective: Config = broker ? { ...config, kafkaBrokers: broker.brokers } : config;
   let monitoring: Monitoring | undefined;
   try {
+    let store: StoreEventFactory | undefined;
+    if (effective.demoFeatureStore) {
+      redis = startLocalRedis();
+      effective = storeDemoConfig(effective, redis.address);
+      store = new StoreEventFactory(seededRandom(Date.now() & 0xffffffff));
+      await fillStore(redis.address, store.hashes());
+      line(`demo: feature store ${redis.address} filled; model ${effective.modelPath} reads card_txn_count_24h and merchant_risk_score from it`);
+    }
     const kafka = createKafka({ brokers: effective.kafkaBrokers, clientId: `${effective.kafkaClientId}-demo`, security: effective }, logger);
     await createTopics(kafka, [
       ...effective.inputTopics.map((topic) => ({ topic, partitions: 3 })),
@@ -56,6 +66,10 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
         const messages: { key: Buffer; value: Buffer; headers: Record<string, never> }[] = [];
         for (let i = 0; i < due; i += 1) {
           const isBad = Math.random() * 100 < effective.demoBadShare;
+          if (store) {
+            messages.push({ key: Buffer.from(`card-${Math.floor(Math.random() * 1000)}`), value: eventType.toBuffer(store.next(isBad)), headers: {} });
+            continue;
+          }
           const kind = isBad ? factory.badKind() : undefined;
           let value: Buffer;
           if (kind === undefined) value = eventType.toBuffer(factory.valid());
@@ -88,6 +102,19 @@ export async function runDemo(config: Config, logger: Logger, brokersConfigured:
     line(`demo: done. sent=${sent} in=${s.consumed} predictions=${s.predictions} dead-letters=${s.deadLetters} ${JSON.stringify(s.byReason)}`);
   } finally {
     await monitoring?.close();
+    redis?.stop();
     broker?.stop();
   }
+}
+
+/** What a feature pipeline would have written, in one round trip. */
+async function fillStore(address: string, hashes: readonly [string, Record<string, string>][]): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const at = address.lastIndexOf(':');
+  const client = new Redis({ host: address.slice(0, at), port: Number(address.slice(at + 1)), lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  const pipeline = client.pipeline();
+  for (const [key, hash] of hashes) pipeline.hset(key, hash);
+  await pipeline.exec();
+  await client.quit();
 }

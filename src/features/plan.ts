@@ -1,6 +1,7 @@
 import { ServiceError } from '../errors';
 import type { GraphInput, TensorElement } from '../model/graph';
 import type { Manifest, ManifestColumn, MissingPolicy, UnknownPolicy } from '../model/manifest';
+import { NO_STORE, STORE_ROOT, type StorePlan, planStore } from './store/plan';
 
 /**
  * The feature plan: for every graph input, and every column of an [N, F] input, which event
@@ -12,8 +13,10 @@ export type FeedElement = 'string' | 'float' | 'double' | 'int64' | 'int32' | 'b
 export interface FeatureColumn {
   /** Feature name in logs, metrics, drift and dead letters: the field path, e.g. merchant.country. */
   readonly name: string;
-  /** The field path split at dots. */
+  /** The field path split at dots; for a store feature, [STORE_ROOT, name] (the enrich stage puts it there). */
   readonly path: readonly string[];
+  /** event: read from the Avro record; store: looked up in the online feature store by the enrich stage. */
+  readonly source: 'event' | 'store';
   readonly kind: 'numeric' | 'categorical';
   /** Index of the tensor it feeds in FeaturePlan.tensors, and its column there. */
   readonly tensor: number;
@@ -48,6 +51,10 @@ export interface FeaturePlan {
   readonly tensors: readonly TensorFeed[];
   /** Every column of every tensor, in tensor then column order. */
   readonly columns: readonly FeatureColumn[];
+  /** Features looked up in the online store per batch (empty without `store:` in the manifest). */
+  readonly store: StorePlan;
+  /** Every event field path the model reads: event columns and the fields store keys are built from. */
+  readonly eventPaths: readonly (readonly string[])[];
 }
 
 const FEEDABLE = new Set<TensorElement>(['string', 'float', 'double', 'int64', 'int32', 'bool']);
@@ -61,6 +68,14 @@ function columnsOf(input: GraphInput, manifest: Manifest | undefined): { columns
 
 function planColumn(input: GraphInput, element: FeedElement, spec: ManifestColumn, tensor: number, column: number, where: string): FeatureColumn {
   const problems: string[] = [];
+  const fromStore = spec.source === 'store';
+  if (fromStore) {
+    // A store value is a number, and what happens without one is the store feature's own policy.
+    for (const key of ['kind', 'codes', 'missing', 'default', 'unknown', 'unknown_code'] as const) {
+      if (spec[key] !== undefined) problems.push(`reads store feature "${spec.field}" and cannot have \`${key}\` (a store feature is numeric; give default and missing under store.features.${spec.field})`);
+    }
+    if (element === 'string') problems.push('reads a store feature (a number) but the tensor is string');
+  }
   const numericTensor = element !== 'string';
   const kind = spec.kind ?? (spec.codes || !numericTensor ? 'categorical' : 'numeric');
   if (kind === 'numeric' && !numericTensor) problems.push(`is numeric but the tensor is string; feed it from a string field as kind: categorical, or export the model with a numeric input`);
@@ -112,7 +127,8 @@ function planColumn(input: GraphInput, element: FeedElement, spec: ManifestColum
   if (problems.length > 0) throw new ServiceError('CONTRACT_MISMATCH', problems.map((p) => `${where} (field ${spec.field}) ${p}`).join('; '));
 
   const integerCategories = categories !== undefined && categories.size > 0 && [...categories].every((c) => /^-?\d+$/.test(c));
-  const column_: FeatureColumn = { name: spec.field, path: spec.field.split('.'), kind, tensor, column, element, integerCategories, missing, unknown };
+  const path = fromStore ? [STORE_ROOT, spec.field] : spec.field.split('.');
+  const column_: FeatureColumn = { name: spec.field, path, source: fromStore ? 'store' : 'event', kind, tensor, column, element, integerCategories, missing, unknown };
   return Object.assign(
     column_,
     categories ? { categories, categoriesFrom } : {},
@@ -170,6 +186,17 @@ export function planFeatures(inputs: readonly GraphInput[], manifest: Manifest |
     tensors.push({ name: input.name, element, rank: input.rank, width: specs.length, columns: planned });
     columns.push(...planned);
   }
+  const storeColumns = (manifest?.inputs ?? []).flatMap((i) => i.columns ?? (i.field !== undefined ? [i as ManifestColumn] : [])).filter((c) => c.source === 'store');
+  let store = NO_STORE;
+  try {
+    if (storeColumns.length > 0 || manifest?.store) store = planStore(manifest, storeColumns, source);
+  } catch (error) {
+    if (!(error instanceof ServiceError)) throw error;
+    problems.push(error.message.replace(/^CONTRACT_MISMATCH: /, ''));
+  }
   if (problems.length > 0) throw new ServiceError('CONTRACT_MISMATCH', problems.join('; '));
-  return { tensors, columns };
+  const eventPaths = new Map<string, readonly string[]>();
+  for (const column of columns) if (column.source === 'event') eventPaths.set(column.path.join('.'), column.path);
+  for (const path of store.eventPaths) eventPaths.set(path.join('.'), path);
+  return { tensors, columns, store, eventPaths: [...eventPaths.values()] };
 }

@@ -16,7 +16,16 @@ export interface ReadinessReport {
     readonly partitions_stalled: readonly string[];
     /** not used (no registry), available, or waiting: a batch waits for the registry (not ready). */
     readonly schema_registry: 'not used' | 'available' | 'waiting';
+    /**
+     * not used (the model reads no store features), available, unavailable (the last lookup failed
+     * or the breaker is not closed; events are dead-lettered or defaulted per feature, still ready),
+     * or waiting: a batch waits for it (a feature with unavailable: wait; not ready).
+     */
+    readonly feature_store: 'not used' | 'available' | 'unavailable' | 'waiting';
   };
+  /** The feature store's circuit breaker and last error, when it is used. */
+  readonly feature_store_breaker?: string;
+  readonly feature_store_error?: string;
   /** Why the registry is waited for: its last error. */
   readonly schema_registry_error?: string;
   /** Why each partition of `partitions_stalled` is stalled. */
@@ -57,6 +66,8 @@ export class Readiness {
   consumerJoined = false;
   /** undefined: no registry; otherwise whether a batch waits for it, and why. */
   registry: { waiting: boolean; error?: string } | undefined;
+  /** undefined: no store; otherwise its status now, and whether a batch waits for it. */
+  featureStore: { status: () => { breaker: string; error?: string }; used: () => boolean; waiting: boolean; error?: string } | undefined;
   /** The last hot swap (ok or refused), shown in /readyz; never makes it unready. */
   modelReload: ModelReloadReport | undefined;
   /** The stalled partitions right now (PartitionProgress.stalled). */
@@ -92,13 +103,25 @@ export class Readiness {
       broker_reachable: broker,
       partitions_stalled: stalled.map((s) => partitionName(s.topic, s.partition)),
       schema_registry: this.registry === undefined ? ('not used' as const) : this.registry.waiting ? ('waiting' as const) : ('available' as const),
+      feature_store: this.storeState(),
     };
+    const store = this.featureStore?.used() ? this.featureStore.status() : undefined;
     return {
-      ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0 && checks.schema_registry !== 'waiting',
+      ready: checks.model_loaded && checks.consumer_joined && checks.broker_reachable && stalled.length === 0 && checks.schema_registry !== 'waiting' && checks.feature_store !== 'waiting',
       checks,
       ...(this.registry?.waiting && this.registry.error ? { schema_registry_error: this.registry.error } : {}),
+      ...(store ? { feature_store_breaker: store.breaker } : {}),
+      ...(store && (this.featureStore?.error ?? store.error) !== undefined ? { feature_store_error: this.featureStore?.error ?? store.error } : {}),
       ...(this.modelReload ? { model_reload: this.modelReload } : {}),
       stalled: stalled.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.offset, lag: s.lag, since: new Date(s.since).toISOString(), stalled_for_ms: s.stalledForMs, retries: s.retries })),
     };
+  }
+
+  private storeState(): ReadinessReport['checks']['feature_store'] {
+    const store = this.featureStore;
+    if (!store?.used()) return 'not used';
+    if (store.waiting) return 'waiting';
+    const status = store.status();
+    return status.breaker !== 'closed' || status.error !== undefined ? 'unavailable' : 'available';
   }
 }

@@ -58,7 +58,7 @@ export async function startHealthServer(host: string, port: number, handlers: He
         return;
       case '/readyz': {
         const report = await handlers.readiness();
-        const body = { status: report.ready ? 'ready' : 'not ready', ...report.checks, ...(report.stalled.length > 0 ? { stalled: report.stalled } : {}), ...(report.model_reload ? { model_reload: report.model_reload } : {}) };
+        const body = { status: report.ready ? 'ready' : 'not ready', ...report.checks, ...(report.feature_store_breaker !== undefined ? { feature_store_breaker: report.feature_store_breaker } : {}), ...(report.feature_store_error !== undefined ? { feature_store_error: report.feature_store_error } : {}), ...(report.stalled.length > 0 ? { stalled: report.stalled } : {}), ...(report.model_reload ? { model_reload: report.model_reload } : {}) };
         send(response, report.ready ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
         return;
       }

@@ -21,6 +21,8 @@ export interface ManifestColumn {
   readonly default?: number | string | boolean;
   readonly unknown?: UnknownPolicy;
   readonly unknown_code?: number | 'nan';
+  /** store: `field` names a feature of `store.features`, looked up in the online feature store per batch. */
+  readonly source?: 'event' | 'store';
 }
 
 export interface ManifestInput extends Partial<ManifestColumn> {
@@ -37,11 +39,34 @@ export interface ManifestOutput {
   readonly transform?: 'none' | 'sigmoid';
 }
 
+/** What a store that cannot be asked does to the events that need the feature. */
+export type StoreUnavailablePolicy = 'wait' | 'dead-letter' | 'default';
+/** What no value (or a stale one) for an entity does. */
+export type StoreMissingPolicy = 'dead-letter' | 'default';
+
+/** One feature of the online feature store (docs/feature-store.md). */
+export interface ManifestStoreFeature {
+  readonly entity: string;
+  readonly key: string;
+  readonly field: string;
+  readonly type?: 'double' | 'long';
+  readonly updated_at_field?: string;
+  readonly max_age_ms?: number;
+  readonly unavailable?: StoreUnavailablePolicy;
+  readonly missing?: StoreMissingPolicy;
+  readonly default?: number;
+}
+
+export interface ManifestStore {
+  readonly features: Readonly<Record<string, ManifestStoreFeature>>;
+}
+
 export interface Manifest {
   readonly name?: string;
   readonly version?: string;
   readonly inputs?: readonly ManifestInput[];
   readonly output?: ManifestOutput;
+  readonly store?: ManifestStore;
 }
 
 export interface LoadedManifest {

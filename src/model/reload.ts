@@ -265,8 +265,8 @@ export async function loadCandidate(inputs: CandidateInputs): Promise<CandidateR
       return discard(refused('profile', profilePath, error));
     }
   }
-  const required = contract.inputs.map((c) => c.path);
-  const currentRequired = inputs.current.model.contract.inputs.map((c) => c.path);
+  const required = contract.features.eventPaths;
+  const currentRequired = inputs.current.model.contract.features.eventPaths;
   const sameRequired = required.length === currentRequired.length && required.every((p, i) => p.join('.') === currentRequired[i]?.join('.'));
   return {
     ok: true,

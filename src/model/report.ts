@@ -95,7 +95,7 @@ async function registryChecks(config: Config, contract: ModelContract, checks: C
   try {
     if (config.inputFormat === 'confluent') {
       const reader = loadSchema(config.inputSchema, 'INPUT_SCHEMA');
-      for (const report of await checkInputSubjects(registry, config, reader, contract.inputs.map((c) => c.path))) {
+      for (const report of await checkInputSubjects(registry, config, reader, contract.features.eventPaths)) {
         const { ok, text } = describeInputSubject(report);
         checks.push({ name: `input subject ${report.subject}`, ok, detail: text });
       }
@@ -139,11 +139,14 @@ export function formatContractReport(report: ContractReport, config: Pick<Config
     const rows: string[][] = [['field', 'feeds', 'kind', 'tensor', 'categories known', 'missing', 'unknown']];
     for (const feed of contract.features.tensors) {
       for (const column of feed.columns) {
-        const missing = column.missing === 'default' ? `default ${String(column.missingValue)}` : column.missing;
+        const stored = column.source === 'store' ? contract.features.store.features.find((f) => f.name === column.name) : undefined;
+        let missing: string = column.missing === 'default' ? `default ${String(column.missingValue)}` : column.missing;
+        // A store column's missing value is the store feature's policy (docs/feature-store.md).
+        if (stored) missing = `${stored.missing === 'default' ? `default ${stored.default}` : stored.missing}; down: ${stored.unavailable === 'default' ? `default ${stored.default}` : stored.unavailable}`;
         const unknown = column.kind !== 'categorical' ? '-' : column.unknown === 'score-and-flag' && column.codes ? `score-and-flag (code ${column.unknownCode})` : column.unknown;
         const feeds = feed.width > 1 ? `${feed.name}[${column.column}]` : feed.name;
         rows.push([
-          column.name,
+          stored ? `${column.name} (store ${stored.key.text} ${stored.hashField})` : column.name,
           feeds === column.name ? '=' : feeds,
           column.kind,
           `${column.element}${column.codes ? ' codes' : ''}`,

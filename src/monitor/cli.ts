@@ -89,7 +89,7 @@ export async function runDriftCommand(config: Config, logger: Logger, argv: read
     },
     {
       contract,
-      decoder: inputDecoder(config, { required: contract.inputs.map((c) => c.path) }),
+      decoder: inputDecoder(config, { required: contract.features.eventPaths }),
       readPrediction: predictionReader(loadSchema(config.predictionSchema, 'PREDICTION_SCHEMA'), config.outputFormat),
     },
     profile,

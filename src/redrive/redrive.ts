@@ -127,10 +127,12 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
   if (!args.apply) return { group, ranges, dryRun };
 
   let deps: PipelineDeps | undefined;
+  let closeStore: () => Promise<void> = async () => undefined;
   if (args.to === 'output') {
     const { prepare } = await import('../service');
     const prepared = await prepare(config, logger);
     deps = { ...prepared, deadLetter: { ...prepared.deadLetter, consumerGroup: group }, tracer: trace.getTracer('stream-scorer-redrive'), recordSpans: false };
+    closeStore = () => prepared.store.close();
     print(`scoring with model ${prepared.prediction.modelName} ${prepared.prediction.modelVersion}`);
   }
   // exactly-once: the outputs and the re-drive group's offsets go in one transaction per
@@ -204,6 +206,8 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
     ).complete;
   } finally {
     await writer.disconnect();
+    // An open Redis connection (a model with store features) would keep the process alive.
+    await closeStore();
   }
   print(formatApplied(applied, args));
   return { group, ranges, dryRun, applied };

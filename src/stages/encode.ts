@@ -28,6 +28,8 @@ export interface Prediction {
   readonly classes: readonly string[];
   readonly label: string | null;
   readonly flags: readonly string[];
+  /** The online store's feature values the score used (defaults included); {} without store features. Ignored by a PREDICTION_SCHEMA without the field. */
+  readonly features: Readonly<Record<string, number>>;
   readonly model_name: string;
   readonly model_version: string;
   readonly scored_at: number;
@@ -47,6 +49,7 @@ export function buildPrediction(
   message: MessagePosition,
   outcome: { readonly score: number; readonly probabilities: number[]; readonly label: string | null; readonly flags: readonly string[] },
   scoredAt: number,
+  features: Readonly<Record<string, number>> = NO_FEATURES,
 ): Prediction {
   // An unset field name ('') looks up nothing and falls through to the fallbacks, so it needs no branch.
   const id = event[ctx.eventIdField];
@@ -60,6 +63,7 @@ export function buildPrediction(
     classes: ctx.classes,
     label: outcome.label,
     flags: outcome.flags,
+    features,
     model_name: ctx.modelName,
     model_version: ctx.modelVersion,
     scored_at: scoredAt,
@@ -74,6 +78,7 @@ export interface EncodedPredictions {
 }
 
 const NONE: readonly string[] = [];
+const NO_FEATURES: Readonly<Record<string, number>> = Object.freeze({});
 const NO_FLAGS: ReadonlyMap<number, readonly string[]> = new Map();
 
 /** Encodes one prediction per scored row; rows already rejected by scoring stay rejected. */
@@ -85,6 +90,8 @@ export function encodePredictions(
   scored: ScoredRows,
   scoredAt: number,
   flags: ReadonlyMap<number, readonly string[]> = NO_FLAGS,
+  /** By batch index: the store feature values each event was scored with. */
+  features?: readonly (Readonly<Record<string, number>> | undefined)[],
 ): EncodedPredictions {
   const rowCount = rows.length;
   const values = new Array<Buffer | undefined>(rowCount);
@@ -96,7 +103,7 @@ export function encodePredictions(
     const probabilities = new Array<number>(classCount);
     for (let c = 0; c < classCount; c += 1) probabilities[c] = scored.probabilities[r * classCount + c] as number;
     const outcome = { score: scored.scores[r] as number, probabilities, label: scored.labels[r] ?? null, flags: flags.get(r) ?? NONE };
-    const prediction = buildPrediction(ctx, events[index] as InputEvent, messages[index] as SourceMessage, outcome, scoredAt);
+    const prediction = buildPrediction(ctx, events[index] as InputEvent, messages[index] as SourceMessage, outcome, scoredAt, features?.[index] ?? NO_FEATURES);
     try {
       values[r] = ctx.schemaId === undefined ? ctx.type.toBuffer(prediction) : encodeFramed(ctx.type, ctx.schemaId, prediction);
     } catch (error) {

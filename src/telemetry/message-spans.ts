@@ -129,11 +129,11 @@ export class BatchSpans {
   }
 
   /** One span for work done once for many messages (the ONNX call), linked to each message span. */
-  batchStage(name: string, start: number, end: number, indexes: ArrayLike<number>): void {
+  batchStage(name: string, start: number, end: number, indexes: ArrayLike<number>, attributes: Readonly<Record<string, number | string>> = {}): void {
     if (!this.recording || indexes.length === 0) return;
     const links: Link[] = [];
     for (let r = 0; r < indexes.length; r += 1) links.push({ context: (this.spans[indexes[r] as number] as Span).spanContext() });
-    this.tracer.startSpan(name, { startTime: start, links, attributes: { [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: indexes.length } }, context.active()).end(end);
+    this.tracer.startSpan(name, { startTime: start, links, attributes: { ...attributes, [ATTR_MESSAGING_BATCH_MESSAGE_COUNT]: indexes.length } }, context.active()).end(end);
   }
 
   reject(index: number, rejection: Rejection): void {

@@ -4,6 +4,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Rejection } from '../errors';
+import type { BreakerState } from '../features/store/breaker';
+import type { FeatureStore } from '../features/store/lookup';
 import type { RetryCause } from './observer';
 import { LOST_MEMBERSHIP, type LostMembershipReason } from '../kafka/membership';
 import type { DriftMonitor } from '../monitor/drift';
@@ -49,6 +51,13 @@ export const METRIC = {
   shadowScoreDuration: 'stream_scorer_shadow_score_duration_seconds',
   shadowRejections: 'stream_scorer_shadow_rejections',
   shadowErrors: 'stream_scorer_shadow_errors',
+  featureStoreLookups: 'stream_scorer_feature_store_lookups',
+  featureStoreKeys: 'stream_scorer_feature_store_keys',
+  featureStoreHits: 'stream_scorer_feature_store_hits',
+  featureStoreMisses: 'stream_scorer_feature_store_misses',
+  featureStoreErrors: 'stream_scorer_feature_store_errors',
+  featureStoreLookupDuration: 'stream_scorer_feature_store_lookup_duration_seconds',
+  featureStoreBreakerState: 'stream_scorer_feature_store_breaker_state',
 } as const;
 
 const STAGE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -58,7 +67,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const SCORE_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 // |champion score − challenger score|: probabilities live in 0..1; the top buckets are for regressors.
 const DIFFERENCE_BUCKETS = [0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 10, 100, 1_000];
-const FAILURES: ReadonlySet<string> = new Set<RetryCause>(['transient', 'fenced', 'permanent', 'registry']);
+const FAILURES: ReadonlySet<string> = new Set<RetryCause>(['transient', 'fenced', 'permanent', 'registry', 'feature-store']);
 
 export interface MetricsOptions {
   readonly serviceName: string;
@@ -122,6 +131,8 @@ export class ServiceMetrics {
   private readonly shadowErrors: Counter;
   private readonly shadowDuration: Histogram;
   private readonly unknown: UnknownValueCounts;
+  private readonly store: { lookups: Counter; keys: Counter; hits: Counter; misses: Counter; errors: Counter; duration: Histogram };
+  private breaker: BreakerState = 'closed';
   private progress: PartitionProgress | undefined;
   private model: { name: string; version: string } | undefined;
   private readyState = false;
@@ -162,6 +173,23 @@ export class ServiceMetrics {
       description: 'Shadow scoring: time per batch in the score stage, by model (champion or challenger).',
       unit: 's',
       advice: { explicitBucketBoundaries: STAGE_BUCKETS },
+    });
+    // Exported with zeros when no model reads store features: dashboards and alerts need no special case.
+    this.store = {
+      lookups: meter.createCounter(METRIC.featureStoreLookups, { description: 'Batch lookups in the online feature store (one pipelined round trip each), by result: ok, error, timeout, breaker-open (failed at once by the open circuit breaker).' }),
+      keys: meter.createCounter(METRIC.featureStoreKeys, { description: 'Distinct keys looked up in the feature store (HMGET per key, deduplicated per batch).' }),
+      hits: meter.createCounter(METRIC.featureStoreHits, { description: 'Feature values found in the store, per distinct key and feature of a batch.' }),
+      misses: meter.createCounter(METRIC.featureStoreMisses, { description: 'Feature values the store did not have (or stale, or not a number), per distinct key and feature of a batch.' }),
+      errors: meter.createCounter(METRIC.featureStoreErrors, { description: 'Failed batch lookups, by kind: error (refused, reset, Redis error), timeout (FEATURE_STORE_TIMEOUT_MS), breaker-open.' }),
+      duration: meter.createHistogram(METRIC.featureStoreLookupDuration, { description: 'Time of one batch lookup in the feature store (failed ones included; breaker-open ones are not timed).', unit: 's', advice: { explicitBucketBoundaries: STAGE_BUCKETS } }),
+    };
+    for (const result of ['ok', 'error', 'timeout', 'breaker-open']) this.store.lookups.add(0, { result });
+    for (const kind of ['error', 'timeout', 'breaker-open']) this.store.errors.add(0, { kind });
+    this.store.keys.add(0);
+    this.store.hits.add(0);
+    this.store.misses.add(0);
+    meter.createObservableGauge(METRIC.featureStoreBreakerState, { description: 'Circuit breaker in front of the feature store: 0 closed (lookups go to the store), 1 half-open (one probe lookup), 2 open (lookups fail at once).', valueType: ValueType.INT }).addCallback((result) => {
+      result.observe(this.breaker === 'closed' ? 0 : this.breaker === 'half-open' ? 1 : 2);
     });
     this.batchSizes = meter.createHistogram(METRIC.batchSize, { description: 'Events per Kafka batch.', valueType: ValueType.INT, advice: { explicitBucketBoundaries: BATCH_BUCKETS } });
 
@@ -273,6 +301,28 @@ export class ServiceMetrics {
   }
 
   /** A batch of the partition was not written and will be retried. */
+  /** The online feature store the service looks store features up in: its lookups feed the feature store instruments. */
+  attachFeatureStore(store: FeatureStore): void {
+    const { lookups, keys, hits, misses, errors, duration } = this.store;
+    store.listen({
+      lookup: (outcome) => {
+        lookups.add(1, { result: outcome.error ?? 'ok' });
+        if (outcome.error) errors.add(1, { kind: outcome.error });
+        if (outcome.error !== 'breaker-open') {
+          keys.add(outcome.keys);
+          duration.record(outcome.seconds);
+        }
+      },
+      found: (stats) => {
+        hits.add(stats.hits);
+        misses.add(stats.misses);
+      },
+      breaker: (state) => {
+        this.breaker = state;
+      },
+    });
+  }
+
   recordRetry(topic: string, partition: number, failure: RetryCause): void {
     // The label stays bounded even if a caller passes something outside the union.
     this.retries.add(1, { topic, partition: String(partition), failure: FAILURES.has(failure) ? failure : 'other' });

@@ -211,6 +211,19 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     registry(state) {
       readiness.registry = { waiting: state.waiting, ...(state.error !== undefined ? { error: state.error } : {}) };
     },
+    featureStoreReady(store, used) {
+      safely('the feature store', () => {
+        metrics.attachFeatureStore(store);
+        readiness.featureStore = { status: () => store.status(), used, waiting: false };
+      });
+    },
+    featureStore(state) {
+      if (readiness.featureStore) {
+        readiness.featureStore.waiting = state.waiting;
+        if (state.error !== undefined) readiness.featureStore.error = state.error;
+        else delete readiness.featureStore.error;
+      }
+    },
     membershipLost(reason) {
       safely('a lost membership', () => metrics.recordMembershipLost(reason));
     },

@@ -1,8 +1,9 @@
 import type { KafkaFailure } from '../kafka/errors';
 
-/** Why a batch is tried again: a Kafka failure, or a schema registry that could not be asked. */
-export type RetryCause = KafkaFailure | 'registry';
+/** Why a batch is tried again: a Kafka failure, or a schema registry or feature store that could not be asked. */
+export type RetryCause = KafkaFailure | 'registry' | 'feature-store';
 import type { LostMembershipReason } from '../kafka/membership';
+import type { FeatureStore } from '../features/store/lookup';
 import type { ReloadOutcome } from '../model/reload';
 import type { TrainingProfile } from '../monitor/profile';
 import type { ProcessedBatch } from '../pipeline';
@@ -36,6 +37,10 @@ export interface ServiceObserver {
   retried(topic: string, partition: number, failure: RetryCause): void;
   /** A batch waits for the schema registry (waiting), or batches pass it again. */
   registry(state: { readonly waiting: boolean; readonly error?: string }): void;
+  /** The online feature store the service looks store features up in (metrics, readiness); `used`: whether the serving model reads store features now (it can change with a hot swap). */
+  featureStoreReady?(store: FeatureStore, used: () => boolean): void;
+  /** A batch waits for the feature store (a feature with unavailable: wait), or batches pass it again. */
+  featureStore?(state: { readonly waiting: boolean; readonly error?: string }): void;
   /** The coordinator said this consumer lost its group membership; it stopped writing its partitions and rejoins. */
   membershipLost(reason: LostMembershipReason): void;
 }

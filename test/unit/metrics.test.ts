@@ -1,3 +1,4 @@
+import { FeatureStore } from '../../src/features/store/lookup';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +55,11 @@ before(async () => {
     eventTimeField: 'event_time',
   });
   metrics.setDriftMonitor(drift);
+  // A feature store with one lookup, so its instruments (the histogram too) have samples.
+  const store = new FeatureStore(async (requests) => requests.map((r) => r.fields.map(() => '1')), { failureThreshold: 3, openMs: 1_000 });
+  metrics.attachFeatureStore(store);
+  await store.lookup([{ key: 'card:c1', fields: ['txn_count_24h'] }]);
+  store.found({ keys: 1, hits: 1, misses: 0 });
 
   const cases = mixedCases(deps.decoder.reader, referenceCases(), 'metrics');
   messages = cases.map((c, i) => ({ topic: 'in', partition: 2, offset: String(100 + i), key: c.key, value: c.value, headers: c.headers, timestamp: String(1_700_000_000_000 + i) }));
@@ -176,7 +182,7 @@ describe('metrics: what one batch records', () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     let response = await fetch(`${server.url}/readyz`);
     assert.equal(response.status, 503);
-    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false, partitions_stalled: [], schema_registry: 'not used' });
+    assert.deepEqual(await response.json(), { status: 'not ready', model_loaded: false, consumer_joined: false, broker_reachable: false, partitions_stalled: [], schema_registry: 'not used', feature_store: 'not used' });
     readiness.modelLoaded = true;
     readiness.consumerJoined = true;
     assert.equal((await fetch(`${server.url}/readyz`)).status, 503, 'broker not reachable');
@@ -203,6 +209,7 @@ describe('metrics: what one batch records', () => {
       broker_reachable: true,
       partitions_stalled: ['in[3]'],
       schema_registry: 'not used',
+      feature_store: 'not used',
       stalled: [{ topic: 'in', partition: 3, offset: '30', lag: 12, since: new Date(since).toISOString(), stalled_for_ms: STALL_TIMEOUT + 1_500, retries: 2 }],
     });
     let values = samples(await (await fetch(`${server.url}/metrics`)).text());

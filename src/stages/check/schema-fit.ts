@@ -21,7 +21,7 @@ function fieldsOf(type: avro.Type): { name: string; type: avro.Type }[] {
 }
 
 /** The Avro type at a field path, or what is wrong with the path. */
-function typeAt(schema: avro.Type, column: FeatureColumn): avro.Type | string {
+function typeAt(schema: avro.Type, column: Pick<FeatureColumn, 'path'>): avro.Type | string {
   let type: avro.Type | undefined = schema;
   for (let i = 0; i < column.path.length; i += 1) {
     const part = column.path[i] as string;
@@ -44,6 +44,8 @@ function typeAt(schema: avro.Type, column: FeatureColumn): avro.Type | string {
 export function assertSchemaFitsContract(schema: avro.Type, plan: FeaturePlan, schemaSetting: string): void {
   const problems: string[] = [];
   for (const column of plan.columns) {
+    // Store features are not in the event: the enrich stage looks them up (their key fields are checked below).
+    if (column.source === 'store') continue;
     const feeds = `${plan.tensors[column.tensor]?.name}${(plan.tensors[column.tensor]?.width ?? 1) > 1 ? `[${column.column}]` : ''}`;
     const found = typeAt(schema, column);
     if (typeof found === 'string') {
@@ -59,6 +61,13 @@ export function assertSchemaFitsContract(schema: avro.Type, plan: FeaturePlan, s
       const want = column.kind === 'categorical' ? 'a string or enum' : column.element === 'float' || column.element === 'double' ? 'a number' : `a whole number (int, long or boolean) for its ${column.element} tensor`;
       problems.push(`field "${column.name}" (${column.kind}, feeds model input ${feeds}) must be ${want}, but is ${JSON.stringify(found.schema())} in ${schemaSetting}`);
     }
+  }
+  for (const path of plan.store.eventPaths) {
+    const found = typeAt(schema, { path });
+    const name = path.join('.');
+    const users = plan.store.features.filter((f) => f.key.parts.some((p) => typeof p !== 'string' && p.field === name)).map((f) => f.name);
+    if (typeof found === 'string') problems.push(`field "${name}" (builds the store key of ${users.join(', ')}): ${schemaSetting}: ${found}`);
+    else if (!INTEGER_CATEGORY.has(nonNull(found)?.typeName ?? '')) problems.push(`field "${name}" (builds the store key of ${users.join(', ')}) must be a string, enum, int or long, but is ${JSON.stringify(found.schema())} in ${schemaSetting}`);
   }
   if (problems.length > 0) throw new ServiceError('CONTRACT_MISMATCH', problems.join('; '));
 }
