@@ -64,6 +64,12 @@ export async function loadModel(contract: ModelContract, options: SessionOptions
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    // No CPU memory arena (and no memory patterns, which allocate through it): the arena keeps the
+    // largest batch's buffers for good and grows in chunks. Measured on the example model, 1,000
+    // runs of 1,024 rows: peak RSS 132–136 MB with it, 119 MB without, CPU per row the same
+    // (1.21 vs 1.20 µs); batch tensors are small, so plain malloc costs nothing visible.
+    enableCpuMemArena: false,
+    enableMemPattern: false,
     // Errors only: onnxruntime writes warnings as plain text on stderr, outside the JSON logs, and
     // some converters' harmless ones come once per batch (onnxmltools' LightGBM label declared [1]).
     logSeverityLevel: 3,
