@@ -10,8 +10,9 @@ import type { DriftState } from './drift';
  * most one write in flight (a newer state replaces one still waiting); read once at start-up.
  *
  * Chosen over rebuilding from the input topics at start-up: reading back hours of events and
- * predictions costs the time and CPU of `stream-scorer drift` on every start, where one small
- * record (a few tens of kB, measured in test/unit/drift-scenario.test.ts) is read in one fetch.
+ * predictions costs the time and CPU of `stream-scorer drift` on every start, where one record
+ * (~80 kB with 48 windows of history, measured in test/unit/drift-scenario.test.ts) is read in one
+ * fetch (0.4-0.6 s at start-up in test/integration/drift-report.test.ts).
  * What it loses: the windows still open when the old process stopped (at most a window plus the
  * lateness of events); their events are counted again only if they are consumed again.
  */
