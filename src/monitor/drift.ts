@@ -15,7 +15,12 @@ import { type FeatureProfile, type NumericProfile, type TrainingProfile, binnedQ
  * in the service (fed per batch) and in `stream-scorer drift` (fed from the topics), so both
  * give the same answer.
  */
-export type DriftMeasure = 'psi' | 'unknown_rate' | 'missing_rate' | 'positive_rate' | 'mean_score';
+export type DriftMeasure = 'psi' | 'unknown_rate' | 'missing_rate' | 'positive_rate' | 'mean_score' | 'class_share';
+
+/** The column of one class of a multi-class model: the share of predictions with that label. */
+export function classColumn(label: string): string {
+  return `${PREDICTION_COLUMN}[${label}]`;
+}
 
 /** The column name under which the score distribution is reported. */
 export const PREDICTION_COLUMN = 'prediction';
@@ -235,6 +240,8 @@ interface WindowAcc {
   predictions: number;
   scoreSum: number;
   readonly positives: Float64Array;
+  /** Predictions per predicted label (multi-class models whose profile has class shares). */
+  readonly labels: Map<string, number>;
   readonly deadLetters: Map<string, number>;
   readonly sample: InputEvent[];
   sampleSeen: number;
@@ -248,6 +255,8 @@ interface Series {
   readonly feature: number; // -1: the prediction
   readonly measure: DriftMeasure;
   readonly cut?: number;
+  /** class_share: the class label. */
+  readonly label?: string;
   readonly threshold: number;
   readonly baseline?: number;
   current?: number;
@@ -384,6 +393,7 @@ export class DriftMonitor {
   private readonly listeners: ((event: DriftEvent) => void)[] = [];
   private readonly closedListeners: ((start: number) => void)[] = [];
   private readonly cuts: readonly number[];
+  private watchLabels = false;
   /** Score bins: the training quantile bins when the profile has them, else its equal-width bins. */
   private readonly scoreBins: { readonly edges: Float64Array; readonly shares: Float64Array; readonly quantile: boolean } | undefined;
   private readonly directions = new Map<number, Direction>();
@@ -427,6 +437,11 @@ export class DriftMonitor {
         cuts.push(cut);
         this.series.push({ column: PREDICTION_COLUMN, feature: -1, measure: 'positive_rate', cut, threshold: options.positiveRateChange ?? 0.5, baseline: rate, episodes: [], onsets: 0 });
       }
+      // Multi-class: the share of each predicted class against its training share.
+      for (const [label, share] of prediction.classShares ?? []) {
+        this.series.push({ column: classColumn(label), feature: -1, measure: 'class_share', label, threshold: options.positiveRateChange ?? 0.5, baseline: share, episodes: [], onsets: 0 });
+      }
+      this.watchLabels = (prediction.classShares?.size ?? 0) > 0;
       if (prediction.mean !== undefined) {
         this.series.push({ column: PREDICTION_COLUMN, feature: -1, measure: 'mean_score', threshold: options.meanScoreChange ?? 0.25, baseline: prediction.mean, episodes: [], onsets: 0 });
       }
@@ -488,6 +503,7 @@ export class DriftMonitor {
         predictions: 0,
         scoreSum: 0,
         positives: new Float64Array(this.cuts.length),
+        labels: new Map(),
         deadLetters: new Map(),
         sample: [],
         sampleSeen: 0,
@@ -587,15 +603,17 @@ export class DriftMonitor {
       }
     }
     if (!scores || !this.scoreBins) return;
+    const labels = this.watchLabels ? chunk.labels : undefined;
     for (let r = from; r < to; r += 1) {
       if (rowRejections[r]) continue;
-      this.countScore(acc, scored[r] as number);
+      this.countScore(acc, scored[r] as number, labels?.[r] ?? undefined);
     }
   }
 
-  private countScore(acc: WindowAcc, score: number): void {
+  private countScore(acc: WindowAcc, score: number, label?: string): void {
     const bins = this.scoreBins;
     if (!bins || !Number.isFinite(score)) return;
+    if (label !== undefined && this.watchLabels) acc.labels.set(label, (acc.labels.get(label) ?? 0) + 1);
     const counts = acc.predictionCounts as Float64Array;
     const bin = bins.quantile ? numericBin(bins.edges, score) : predictionBin(bins.edges, score);
     counts[bin] = (counts[bin] as number) + 1;
@@ -634,12 +652,12 @@ export class DriftMonitor {
     if (time < (acc.missingFirst[f] as number)) acc.missingFirst[f] = time;
   }
 
-  /** A published score, windowed by the event time of the event it scores. */
-  observeScore(time: number, score: number): void {
+  /** A published score (and its predicted label), windowed by the event time of the event it scores. */
+  observeScore(time: number, score: number, label?: string): void {
     if (!this.scoreBins || !Number.isFinite(score) || !this.inRange(time)) return;
     const acc = this.windowFor(time);
     if (!acc) return;
-    this.countScore(acc, score);
+    this.countScore(acc, score, label);
   }
 
   /**
@@ -763,6 +781,15 @@ export class DriftMonitor {
         const change = value / base - 1;
         const z = Math.abs(value - base) / Math.sqrt((base * (1 - base)) / n);
         return { value, over: Math.abs(change) > series.threshold && z >= minZ };
+      }
+      case 'class_share': {
+        const n = acc.predictions;
+        const base = series.baseline as number;
+        if (n < min) return undefined;
+        const value = (acc.labels.get(series.label as string) ?? 0) / n;
+        if (n * base < MIN_EXPECTED_POSITIVES) return { value, over: false };
+        const z = Math.abs(value - base) / Math.sqrt((base * (1 - base)) / n);
+        return { value, over: Math.abs(value / base - 1) > series.threshold && z >= minZ };
       }
       case 'mean_score': {
         const n = acc.predictions;

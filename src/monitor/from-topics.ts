@@ -66,7 +66,7 @@ export async function driftFromTopics(
     const result = await scanTopic(kafka, sources.outputTopic, scan, (messages) => {
       for (const message of messages) {
         if (!message.value) continue;
-        let prediction: { event_time?: number | bigint | null; score?: number };
+        let prediction: { event_time?: number | bigint | null; score?: number; label?: string | null };
         try {
           prediction = model.readPrediction.fromBuffer(message.value) as typeof prediction;
         } catch {
@@ -75,7 +75,7 @@ export async function driftFromTopics(
         // The event time of the scored event, not when the prediction was written: a window of
         // predictions is the window of the events they score.
         const time = typeof prediction.event_time === 'number' ? prediction.event_time : typeof prediction.event_time === 'bigint' ? Number(prediction.event_time) : Number(message.timestamp);
-        if (typeof prediction.score === 'number') monitor.observeScore(time, prediction.score);
+        if (typeof prediction.score === 'number') monitor.observeScore(time, prediction.score, prediction.label ?? undefined);
       }
     });
     predictionRecords = result.records;

@@ -51,6 +51,8 @@ export interface PredictionProfile {
   readonly std?: number;
   /** Training share of scores >= threshold, by threshold (positive_rates; label_1_share at 0.5 in older profiles). */
   readonly positiveRates: ReadonlyMap<number, number>;
+  /** Multi-class models: the training share of each predicted label (class_shares). */
+  readonly classShares?: ReadonlyMap<string, number>;
 }
 
 export interface TrainingProfile {
@@ -155,9 +157,18 @@ export function parseProfile(json: unknown, source: string): TrainingProfile {
       if (quantileShares.length !== quantileEdges.length + 1) fail(`prediction needs ${quantileEdges.length + 1} quantile_bin_shares for ${quantileEdges.length} quantile_bin_edges, has ${quantileShares.length}`);
       quantile = { quantileEdges, quantileShares };
     }
+    let classShares: Map<string, number> | undefined;
+    if (isObject(p.class_shares)) {
+      classShares = new Map();
+      for (const [label, share] of Object.entries(p.class_shares)) {
+        if (typeof share !== 'number' || !(share >= 0 && share <= 1)) fail(`prediction class_shares["${label}"] must be a share in 0..1`);
+        classShares.set(label, share as number);
+      }
+    }
     prediction = {
       edges,
       shares,
+      ...(classShares ? { classShares } : {}),
       ...quantile,
       ...(typeof p.mean === 'number' ? { mean: p.mean } : {}),
       ...(typeof p.std === 'number' && p.std > 0 ? { std: p.std } : {}),

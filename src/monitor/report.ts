@@ -91,8 +91,8 @@ function status(row: Row): string {
       text += `; training ${pct(measure.baseline)}`;
       if (measure.firstSeen !== undefined) text += `; missing values since ${isoTime(measure.firstSeen)}`;
     }
-    if ((measure.measure === 'positive_rate' || measure.measure === 'mean_score') && measure.baseline !== undefined && measure.current !== undefined) {
-      text += `; training ${measure.measure === 'positive_rate' ? pct(measure.baseline) : num(measure.baseline)} (${signed((measure.current / measure.baseline - 1) * 100, 0)} %)`;
+    if ((measure.measure === 'positive_rate' || measure.measure === 'mean_score' || measure.measure === 'class_share') && measure.baseline !== undefined && measure.current !== undefined) {
+      text += `; training ${measure.measure === 'mean_score' ? num(measure.baseline) : pct(measure.baseline)} (${signed((measure.current / measure.baseline - 1) * 100, 0)} %)`;
     }
     if (measure.measure === 'psi' && column.kind !== 'prediction') {
       const direction = formatDirection(column.direction);
@@ -117,7 +117,7 @@ function measureName(measure: MeasureReport): string {
 /** How far over its threshold a measure is (for "worst first"). */
 function severity(measure: MeasureReport): number {
   const current = measure.current ?? 0;
-  if (measure.measure === 'positive_rate' || measure.measure === 'mean_score') {
+  if (measure.measure === 'positive_rate' || measure.measure === 'mean_score' || measure.measure === 'class_share') {
     const base = measure.baseline ?? 0;
     return base > 0 ? Math.abs(current / base - 1) / (measure.threshold || 1) : 0;
   }

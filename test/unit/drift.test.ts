@@ -300,3 +300,55 @@ describe('drift: missing values, scores, ranges (issue 16)', () => {
     assert.ok(Math.abs((prediction.positiveRates.get(0.5) ?? 0) - 0.0139) < 0.002);
   });
 });
+
+describe('drift: a multi-class model, per class', () => {
+  it('flags the class whose predicted share moved, not the others', () => {
+    const windowMs = 600_000;
+    const start = Date.UTC(2026, 2, 1);
+    const profile = parseProfile(
+      {
+        model: 'three-class',
+        features: { x: { type: 'numeric', count: 100, null_count: 0, mean: 0.5, std: 0.29, bin_edges: [0.25, 0.5, 0.75], bin_shares: [0.25, 0.25, 0.25, 0.25] } },
+        prediction: { bin_edges: [0, 0.5, 1], bin_shares: [0.5, 0.5], quantile_bin_edges: [0.5], quantile_bin_shares: [0.5, 0.5], mean: 0.5, std: 0.29, class_shares: { low: 0.6, mid: 0.3, high: 0.1 } },
+      },
+      'three-class.json',
+    );
+    const monitor = new DriftMonitor(profile, { windowMs, minWindowEvents: 200, psiThreshold: 0.2, predictionPsiThreshold: 0.2, unknownRateThreshold: 0.01, positiveThresholds: [], mode: 'offline', eventTimeField: 'event_time' });
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (let w = 0; w < 6; w += 1) {
+      const n = 2_000;
+      const high = w >= 3 ? 0.25 : 0.1;
+      const events = Array.from({ length: n }, (_, i) => ({ event_time: start + w * windowMs + i * 100 }));
+      const x = Float32Array.from(events, () => random());
+      const scores = Float64Array.from(events, () => random());
+      const labels = events.map(() => {
+        const u = random();
+        return u < high ? 'high' : u < high + (1 - high) / 3 ? 'mid' : 'low';
+      });
+      const rows = Int32Array.from(events, (_, i) => i);
+      const chunk: ChunkObservation = {
+        from: 0,
+        events,
+        rejections: new Array(n),
+        rows,
+        features: { rowCount: n, rows, tensors: [], numeric: new Map([['x', x]]), categorical: new Map(), flags: new Map() },
+        scores,
+        labels,
+        rowRejections: new Array(n),
+      };
+      monitor.observeChunk(chunk, []);
+    }
+    monitor.finish();
+    const report = monitor.report();
+    const share = (label: string) => report.columns.find((c) => c.column === `prediction[${label}]`)?.measures.find((m) => m.measure === 'class_share');
+    assert.equal(share('high')?.since, start + 3 * windowMs, 'the class that moved from 10 % to 25 %');
+    assert.equal(share('high')?.baseline, 0.1);
+    assert.equal(share('low')?.episodes.length, 0, 'low went from 60 % to 50 %: under the 50 % change');
+    assert.equal(share('mid')?.episodes.length, 0);
+    assert.match(formatDriftReport(report), /prediction\[high\]\s+class_share\s+0\.2\d+\s+0\.5000\s+\S+\s+DRIFTING since 2026-03-01T00:30:00Z; training 10\.0 % \(\+1\d\d %\)/);
+  });
+});
