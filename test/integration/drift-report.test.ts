@@ -165,6 +165,18 @@ describe('integration: stream-scorer drift names what changed and since when', (
     assert.match(text.stdout, /drifting now: .*channel/);
     assert.match(text.stdout, /channel\s+unknown_rate\s.*DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:\d\d(\.\d+)?Z/);
     assert.match(text.stdout, /amount\s+psi\s.*DRIFTING since 2026-03-01T01:(10|20):00Z/);
+    // A range that begins after the changes: their onsets are "since before" it, not cut at it,
+    // and the predictions of earlier events (windowed by their event_time) make no window of their own.
+    const ranged = await runCli(['drift', '--json', '--since', '2026-03-01T01:30:00Z'], env);
+    assert.equal(ranged.code, 0, ranged.stderr);
+    const rangedReport = JSON.parse(ranged.stdout) as DriftReport;
+    assert.equal(rangedReport.windowsSkipped, 0, 'no window of predictions without events');
+    assert.equal(rangedReport.firstWindowStart, Date.parse('2026-03-01T01:30:00Z'));
+    const rangedAmount = rangedReport.columns.find((c) => c.column === 'amount')?.measures.find((m) => m.measure === 'psi');
+    assert.equal(rangedAmount?.sinceBefore, true);
+    const rangedText = await runCli(['drift', '--since', '2026-03-01T01:30:00Z'], env);
+    assert.match(rangedText.stdout, /amount\s+psi\s.*DRIFTING since before 2026-03-01T01:30:00Z/);
+    assert.match(rangedText.stdout, /channel\s+unknown_rate\s.*DRIFTING since before 2026-03-01T01:30:00Z/);
     // The scores move with amount (the model reacts to it), not with the unknown channel (never scored).
     const scores = report.columns.find((c) => c.column === 'prediction')?.measures[0];
     assert.ok(scores?.drifting, 'the scores moved with amount');
