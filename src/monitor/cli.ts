@@ -56,7 +56,8 @@ export function parseDriftArgs(args: readonly string[], now = Date.now()): Drift
 async function fromService(url: string): Promise<DriftReport> {
   let response: Response;
   try {
-    response = await fetch(`${url}/drift`, { signal: AbortSignal.timeout(10_000) });
+    // The running scorer re-scores its latest drifting score window with its own model (attribution).
+    response = await fetch(`${url}/drift?attribution=1`, { signal: AbortSignal.timeout(30_000) });
   } catch (error) {
     throw new ServiceError('BROKER_UNAVAILABLE', `--service ${url}: no answer from ${url}/drift (${(error as Error).message})`, { cause: error });
   }

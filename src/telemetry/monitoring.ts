@@ -6,6 +6,8 @@ import { createBrokerProbe } from '../kafka/probe';
 import { DriftMonitor, type DriftEvent, type DriftOptions } from '../monitor/drift';
 import { defaultProfilePath, loadProfile } from '../monitor/profile';
 import { isoTime } from '../monitor/report';
+import { type AttributionResult, type EventScorer, attributeScoreShift } from '../monitor/attribution';
+import type { FeaturePlan } from '../features/plan';
 import { type DriftStateStore, kafkaStateStore } from '../monitor/state-store';
 import type { ReloadOutcome } from '../model/reload';
 import type { TrainingProfile } from '../monitor/profile';
@@ -23,9 +25,17 @@ export interface Monitoring {
   readonly server: HealthServer;
   /** What POST /admin/reload calls (the service sets it once the model is loaded). */
   setReloader(reload: (() => Promise<ReloadOutcome>) | undefined): void;
+  /** Scores events with the serving model: /drift?attribution=1 re-scores a drifting window with it. */
+  setScorer(scorer: LiveScorer | undefined): void;
   /** The consumer is leaving its group: no longer ready. */
   stopping(): void;
   close(): Promise<void>;
+}
+
+/** The serving model as attribution needs it: its columns, and scores for events. */
+export interface LiveScorer {
+  plan(): Pick<FeaturePlan, 'columns'>;
+  readonly score: EventScorer;
 }
 
 export function driftOptions(config: Config): Omit<DriftOptions, 'mode'> {
@@ -104,7 +114,7 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   const driftLogger = logger.child({ component: 'drift' });
   const monitorDrift = (profile: TrainingProfile | undefined): void => {
     // A fresh monitor: windows and onset history start over with the profile (a hot swap too).
-    drift = profile ? new DriftMonitor(profile, { ...driftOptions(config), mode: 'live' }) : undefined;
+    drift = profile ? new DriftMonitor(profile, { ...driftOptions(config), mode: 'live', sampleEvents: config.driftAttributionSample }) : undefined;
     drift?.onEvent((event) => logDriftEvent(driftLogger, event));
     const monitor = drift;
     monitor?.onWindowClosed(() => stateStore?.save(monitor.snapshot()));
@@ -140,6 +150,8 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   const readiness = new Readiness(() => probe.reachable());
   readiness.stalledPartitions = () => progress.stalled();
   let reloader: (() => Promise<ReloadOutcome>) | undefined;
+  let scorer: LiveScorer | undefined;
+  let attributed: { monitor: DriftMonitor; windowStart: number; result: Promise<AttributionResult | undefined> } | undefined;
   const server = await startHealthServer(
     config.healthHost,
     config.healthPort,
@@ -150,7 +162,21 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
         metrics.setReady(report.ready);
         return report;
       },
-      drift: () => drift?.report(),
+      drift: async ({ attribution }) => {
+        const monitor = drift;
+        if (!monitor) return undefined;
+        const report = monitor.report();
+        if (!attribution) return report;
+        const kase = monitor.attributionSamples().at(-1);
+        if (!kase || !scorer) return report;
+        // One re-scoring per drifting window: asked again, the same answer from the cache.
+        if (attributed?.monitor !== monitor || attributed.windowStart !== kase.windowStart) {
+          const run = scorer;
+          attributed = { monitor, windowStart: kase.windowStart, result: attributeScoreShift(kase, run.plan(), run.score) };
+        }
+        const result = await attributed.result;
+        return result ? { ...report, attribution: result } : report;
+      },
       ...(config.adminReload
         ? {
             reload: async () => {
@@ -268,6 +294,9 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     server,
     setReloader(reload) {
       reloader = reload;
+    },
+    setScorer(value) {
+      scorer = value;
     },
     stopping() {
       readiness.consumerJoined = false;

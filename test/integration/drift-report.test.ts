@@ -109,7 +109,10 @@ describe('integration: stream-scorer drift names what changed and since when', (
     assert.ok(url, 'the scorer logs its health server url');
     const live = await runCli(['drift', '--json', '--service', url], env);
     assert.equal(live.code, 0, live.stderr);
-    check(JSON.parse(live.stdout) as DriftReport, 'live');
+    const liveReport = JSON.parse(live.stdout) as DriftReport;
+    check(liveReport, 'live');
+    // The running scorer re-scored its latest drifting score window with its own model.
+    assert.equal(liveReport.attribution?.columns[0]?.column, 'amount', `live attribution: ${JSON.stringify(liveReport.attribution?.columns.slice(0, 3))}`);
     const onsets = running
       .output()
       .split('\n')
