@@ -76,6 +76,8 @@ export interface DriftOptions {
   readonly rangeStart?: number;
   /** Scored events kept per window (reservoir sample) for attribution; 0: none (default). */
   readonly sampleEvents?: number;
+  /** Drifting score windows whose samples are kept for attribution, latest first (default 1: each holds sampleEvents events). */
+  readonly attributionCases?: number;
   /**
    * Early look: once an open window has this many events, its measures are computed on what it
    * has (labelled partial) and an `early` event is emitted for a measure over its threshold.
@@ -912,7 +914,7 @@ export class DriftMonitor {
       if (scoresOver && this.lastStableSample) {
         const directions = Object.fromEntries([...this.directions].map(([f, d]) => [(this.features[f] as FeatureProfile).name, d]));
         this.attributionCases.push({ windowStart: start, live: acc.sample, reference: this.lastStableSample.events, referenceWindowStart: this.lastStableSample.start, directions });
-        if (this.attributionCases.length > 24) this.attributionCases.shift();
+        while (this.attributionCases.length > Math.max(1, this.options.attributionCases ?? 1)) this.attributionCases.shift();
       }
       if (!anyOver) this.lastStableSample = { start, events: acc.sample };
     }

@@ -74,7 +74,7 @@ async function execute(): Promise<Run> {
   const truth = (JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as ChangeScenario).changes;
 
   const profile = loadProfile(PROFILE_PATH);
-  const main = new DriftMonitor(profile, options(scenario, { sampleEvents: 1_000 }));
+  const main = new DriftMonitor(profile, options(scenario, { sampleEvents: 1_000, attributionCases: 24 }));
   const early = new DriftMonitor(profile, options(scenario, { earlyLookEvents: 500 }));
   let restarted = new DriftMonitor(profile, options(scenario));
   const column = truth.find((c) => c.kind === 'column-null') as ChangeTruth;
