@@ -10,7 +10,7 @@ checks that ONNX and scikit-learn agree, and writes, next to this file:
   model.onnx      the model, one graph input per model feature
   reference.json  held-out events with the scores Python onnxruntime gives them
   profile.json    training profile of every model input and of the scores (for drift)
-  sample.json     4,000 held-out events (model inputs) and their scores, for drift scenario tests
+  sample.json     the 8,000 held-out events (model inputs) and their scores, for drift scenario tests
 
 Everything is derived from --seed (default 20261127), so reruns give the same
 bytes. Nothing is written outside this folder.
@@ -121,7 +121,7 @@ DAY_MS = 86_400_000
 INT32_MAX = 2**31 - 1
 
 
-SAMPLE_ROWS = 4000
+SAMPLE_ROWS = 8000  # the whole held-out split
 
 
 def trained_at_from_seed(seed: int) -> str:
@@ -457,6 +457,7 @@ def score_quantile_profile(scores: np.ndarray) -> dict:
     idx = np.searchsorted(edges, scores, side="left")  # as histogram_profile: upper-inclusive
     counts = np.bincount(idx, minlength=len(edges) + 1)
     return {
+        "baseline_mean": float(scores.mean()),
         "std": float(scores.std()),
         "quantiles": {f"{q:g}": float(np.quantile(scores, q, method="lower")) for q in [0.5, 0.9, 0.99]},
         "quantile_bin_edges": [float(e) for e in edges],
@@ -672,7 +673,8 @@ def main() -> int:
             "prediction": "p1 = probabilities[:, 1]; 10 equal-width bins, bin i holds i/10 <= p1 < (i+1)/10, "
                           "p1 = 1.0 falls in the last bin. quantile_bin_edges: the deduplicated 10%..90%, 95% and 99% "
                           "quantiles of p1 (method=lower), binned like numeric features (upper-inclusive); "
-                          "positive_rates: share of training rows with p1 >= each threshold.",
+                          "positive_rates: share of rows with p1 >= each threshold. baseline_mean, std, quantiles, quantile_bin_* and "
+                          "positive_rates are computed on the held-out test split (baseline_split), the rest on the training split.",
         },
         "features": feat_profiles,
         "prediction": {
@@ -684,7 +686,13 @@ def main() -> int:
             "bin_edges": [round(float(e), 1) for e in score_edges],
             "bin_counts": [int(c) for c in score_counts],
             "bin_shares": [float(c) / len(train) for c in score_counts],
-            **score_quantile_profile(p1_train),
+            # The baselines of the score monitoring come from the held-out split: live events are
+            # events the model did not train on, and it scores its own training rows a little
+            # higher (share >= 0.5: 1.39 % on training rows, 1.29 % held out), which read as a
+            # 7 % drop in every live window.
+            "baseline_split": "test",
+            "baseline_count": int(len(idx_test)),
+            **score_quantile_profile(p1_test.astype(np.float64)),
         },
         "target": {"fraud_rate": float(train["is_fraud"].mean())},
     }

@@ -170,7 +170,8 @@ export function parseProfile(json: unknown, source: string): TrainingProfile {
       shares,
       ...(classShares ? { classShares } : {}),
       ...quantile,
-      ...(typeof p.mean === 'number' ? { mean: p.mean } : {}),
+      // The mean of the held-out scores when the profile has it (live events are unseen events), else the training mean.
+      ...(typeof p.baseline_mean === 'number' ? { mean: p.baseline_mean } : typeof p.mean === 'number' ? { mean: p.mean } : {}),
       ...(typeof p.std === 'number' && p.std > 0 ? { std: p.std } : {}),
       positiveRates,
     };

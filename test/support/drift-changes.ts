@@ -8,7 +8,7 @@ import type { ProfileEvent } from './profile-events';
  * Drift scenarios with their ground truth written down before a single event is drawn.
  *
  * Events are drawn from the training process: each one is a held-out event of train.py
- * (models/card-fraud/sample.json: 4,000 rows of the test split, whole rows, so the columns keep
+ * (models/card-fraud/sample.json: the 8,000 rows of the test split, whole rows, so the columns keep
  * their joint distribution and the model scores them as it scored the test split), drawn with
  * replacement, given a fresh event id and card id and the scenario's event time. After a stable
  * stretch, one change of each kind is applied over a known interval, then taken back:

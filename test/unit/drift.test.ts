@@ -297,7 +297,7 @@ describe('drift: missing values, scores, ranges (issue 16)', () => {
     assert.ok(prediction?.quantileEdges && prediction.quantileShares);
     // Every quantile bin holds a known share: the tail (where p1 >= 0.5 lives) has bins of its own.
     assert.ok((prediction.quantileShares.at(-1) ?? 0) <= 0.011);
-    assert.ok(Math.abs((prediction.positiveRates.get(0.5) ?? 0) - 0.0139) < 0.002);
+    assert.ok(Math.abs((prediction.positiveRates.get(0.5) ?? 0) - 0.0129) < 0.002, 'held-out share >= 0.5 (103 of 8,000)');
   });
 });
 
