@@ -31,17 +31,19 @@ export const OTHER_VALUES = '__other__';
 /**
  * A relative change of a rate or a mean is only an alarm when it is also this many standard
  * errors away from the training figure: with few positives per window (1 % of 1,000 events is
- * 10) a 50 % move is noise.
+ * 10) a 50 % move is noise. 4: ~6e-5 false alarms per window and measure (0.01 a day with
+ * 10-minute windows); 3 would give 0.4 a day.
  */
-const MIN_Z = 3;
+const MIN_Z = 4;
 const MIN_EXPECTED_POSITIVES = 10;
 /**
  * An early look tests a window several times as it fills: each look is another chance of a
  * false alarm, so the scores' z-score bar is higher there. Measured over the six stable hours
  * of test/unit/drift-scenario.test.ts: with 3, six early alarms on the scores in one run; with
- * 4, one in 20 seeds (a window of 2,000 events with 47 positives for 26 expected).
+ * 4, one in 20 seeds (2,000 events, 47 positives for 26 expected); with 5 (and 4 for closed
+ * windows), none in 16 seeds of 12,000-event windows.
  */
-const MIN_Z_EARLY = 4.5;
+const MIN_Z_EARLY = 5;
 
 export interface DriftOptions {
   readonly windowMs: number;
@@ -54,7 +56,7 @@ export interface DriftOptions {
   readonly missingRateThreshold?: number;
   /** Decision thresholds whose positive rate (share of scores >= t) is watched (default [0.5]). */
   readonly positiveThresholds?: readonly number[];
-  /** Relative change of the positive rate against training that is drifting (default 0.5: +-50 %). */
+  /** Relative change of the positive rate against training that is drifting (default 0.3: +-30 %). */
   readonly positiveRateChange?: number;
   /** Relative change of the mean score against training that is drifting (default 0.25). */
   readonly meanScoreChange?: number;
@@ -438,11 +440,11 @@ export class DriftMonitor {
         // Without a training rate at that threshold there is nothing honest to compare with.
         if (rate === undefined) continue;
         cuts.push(cut);
-        this.series.push({ column: PREDICTION_COLUMN, feature: -1, measure: 'positive_rate', cut, threshold: options.positiveRateChange ?? 0.5, baseline: rate, episodes: [], onsets: 0 });
+        this.series.push({ column: PREDICTION_COLUMN, feature: -1, measure: 'positive_rate', cut, threshold: options.positiveRateChange ?? 0.3, baseline: rate, episodes: [], onsets: 0 });
       }
       // Multi-class: the share of each predicted class against its training share.
       for (const [label, share] of prediction.classShares ?? []) {
-        this.series.push({ column: classColumn(label), feature: -1, measure: 'class_share', label, threshold: options.positiveRateChange ?? 0.5, baseline: share, episodes: [], onsets: 0 });
+        this.series.push({ column: classColumn(label), feature: -1, measure: 'class_share', label, threshold: options.positiveRateChange ?? 0.3, baseline: share, episodes: [], onsets: 0 });
       }
       this.watchLabels = (prediction.classShares?.size ?? 0) > 0;
       if (prediction.mean !== undefined) {

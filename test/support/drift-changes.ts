@@ -17,9 +17,11 @@ import type { ProfileEvent } from './profile-events';
  * - new-category: a value the model never saw appears in a share of events;
  * - column-null: a column goes null in a share of events;
  * - score-through-input: an input the model leans on moves, and the scores with it;
- * - barely-used-input: an input the model hardly uses moves; the scores must not be flagged.
+ * - barely-used-input: an input the model hardly uses moves; the scores must not be flagged;
+ * - positive-rate-50: more of the events the model scores >= 0.5 (the mix of traffic changes, no
+ *   column moves much): the positive rate x1.5, the scores must be flagged.
  */
-export type ChangeKind = 'numeric-shift' | 'new-category' | 'column-null' | 'score-through-input' | 'barely-used-input';
+export type ChangeKind = 'numeric-shift' | 'new-category' | 'column-null' | 'score-through-input' | 'barely-used-input' | 'positive-rate-50';
 
 export interface ChangeTruth {
   readonly kind: ChangeKind;
@@ -33,7 +35,7 @@ export interface ChangeTruth {
   readonly share?: number;
   /** What a monitor must say. */
   readonly expect: {
-    readonly measure: 'psi' | 'unknown_rate' | 'missing_rate';
+    readonly measure: 'psi' | 'unknown_rate' | 'missing_rate' | 'positive_rate';
     readonly direction?: 'up' | 'down';
     /** Mean shift in training standard deviations. */
     readonly shiftSd?: number;
@@ -62,11 +64,12 @@ function trainingSd(column: string): number {
 }
 
 /**
- * Six hours of stable event time (36 windows of 10 min), then each change for 40 minutes
+ * Six hours of stable event time (36 windows of 10 min, 12,000 events each: the 1,200 events a
+ * minute of the stream in issue 16), then each change for 40 minutes
  * followed by 40 stable minutes. Changes start 3 min 17 s into a window on purpose: the onset
  * may be that window or the next.
  */
-export function changeScenario(eventsPerWindow = 4_000, seed = 20261201): ChangeScenario {
+export function changeScenario(eventsPerWindow = 12_000, seed = 20261201): ChangeScenario {
   const windowMs = 600_000;
   const start = Date.UTC(2026, 2, 1, 0, 0, 0);
   const stableWindows = 36;
@@ -76,6 +79,8 @@ export function changeScenario(eventsPerWindow = 4_000, seed = 20261201): Change
     { kind: 'column-null', column: 'distance_from_home_km', share: 0.2, expect: { measure: 'missing_rate', rate: 0.2 } },
     { kind: 'score-through-input', column: 'merchant_risk_score', add: 0.15, expect: { measure: 'psi', direction: 'up', shiftSd: 0.15 / trainingSd('merchant_risk_score'), scores: true } },
     { kind: 'barely-used-input', column: BARELY_USED.column, add: BARELY_USED.add, expect: { measure: 'psi', direction: 'up', shiftSd: BARELY_USED.add / trainingSd(BARELY_USED.column), scores: false } },
+    // p' = (1 - q) p + q = 1.5 p: q = 0.5 p / (1 - p), p the sample's share >= 0.5.
+    { kind: 'positive-rate-50', column: 'prediction', share: (0.5 * positiveShare()) / (1 - positiveShare()), expect: { measure: 'positive_rate', rate: 1.5 * positiveShare(), scores: true } },
   ];
   const changes = kinds.map((change, i): ChangeTruth => {
     const from = start + (stableWindows + i * 8) * windowMs + 197_000;
@@ -105,9 +110,19 @@ export function trainingSample(): Sample {
 
 const INTEGER_COLUMNS = new Set(['account_age_days', 'txn_count_24h', 'seconds_since_last_txn']);
 
+/** Rows the model scores >= 0.5, and their share of the sample. */
+function positiveRows(sample: Sample): readonly (readonly (string | number)[])[] {
+  const at = sample.columns.indexOf('score');
+  return sample.rows.filter((row) => (row[at] as number) >= 0.5);
+}
+
+export function positiveShare(sample = trainingSample()): number {
+  return positiveRows(sample).length / sample.rows.length;
+}
+
 /** One held-out event at `time`, all 20 Avro fields. */
-function drawEvent(random: () => number, sample: Sample, time: number, sequence: number): ProfileEvent {
-  const row = sample.rows[Math.floor(random() * sample.rows.length)] as readonly (string | number)[];
+function drawEvent(random: () => number, sample: Sample, time: number, sequence: number, rows: readonly (readonly (string | number)[])[] = sample.rows): ProfileEvent {
+  const row = rows[Math.floor(random() * rows.length)] as readonly (string | number)[];
   const event: ProfileEvent = {
     event_id: `evt-${sequence}`,
     event_time: time,
@@ -147,12 +162,14 @@ function apply(change: ChangeTruth, event: ProfileEvent, random: () => number): 
 /** The scenario's events in event-time order, each change applied over its interval. */
 export function* changeEvents(scenario: ChangeScenario, sample = trainingSample()): Generator<ProfileEvent> {
   const random = seededRandom(scenario.seed);
+  const positives = positiveRows(sample);
   const step = scenario.windowMs / scenario.eventsPerWindow;
   const total = scenario.windows * scenario.eventsPerWindow;
   for (let k = 0; k < total; k += 1) {
     const time = scenario.start + Math.floor(k * step);
-    const event = drawEvent(random, sample, time, k);
-    for (const change of scenario.changes) if (time >= change.from && time < change.to) apply(change, event, random);
+    const mix = scenario.changes.find((c) => c.kind === 'positive-rate-50' && time >= c.from && time < c.to);
+    const event = mix && random() < (mix.share as number) ? drawEvent(random, sample, time, k, positives) : drawEvent(random, sample, time, k);
+    for (const change of scenario.changes) if (change.kind !== 'positive-rate-50' && time >= change.from && time < change.to) apply(change, event, random);
     yield event;
   }
 }
