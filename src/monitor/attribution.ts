@@ -34,6 +34,8 @@ export interface AttributionResult {
   readonly referenceMean: number;
   /** liveMean - referenceMean. */
   readonly shift: number;
+  /** Standard error of the shift (two samples of scores): shares are only as sure as this. */
+  readonly shiftSe: number;
   /** Largest share first. */
   readonly columns: readonly ColumnAttribution[];
 }
@@ -51,6 +53,18 @@ export function modelScorer(model: ScoringModel): EventScorer {
     for (let r = 0; r < rows.length; r += 1) if (!scored.rejections[r]) out[rows[r] as number] = scored.scores[r] as number;
     return out;
   };
+}
+
+/** Variance of the finite values. */
+function variance(values: Float64Array, m: number): { v: number; n: number } {
+  let sum = 0;
+  let n = 0;
+  for (const x of values) {
+    if (!Number.isFinite(x)) continue;
+    sum += (x - m) * (x - m);
+    n += 1;
+  }
+  return { v: n > 1 ? sum / (n - 1) : 0, n };
 }
 
 function mean(values: Float64Array): number {
@@ -102,6 +116,9 @@ export async function attributeScoreShift(kase: AttributionCase, plan: Pick<Feat
   const liveMean = mean(liveScores);
   const referenceMean = mean(referenceScores);
   const shift = liveMean - referenceMean;
+  const a = variance(liveScores, liveMean);
+  const b = variance(referenceScores, referenceMean);
+  const shiftSe = Math.sqrt((a.n > 0 ? a.v / a.n : 0) + (b.n > 0 ? b.v / b.n : 0));
   // Several pairings, averaged: one pairing alone leaves a column the model leans on (amount)
   // with a few percent of noise in its share (measured: 20 % for an unchanged amount with one).
   const pairings = Array.from({ length: PAIRINGS }, (_, k) => ({
@@ -126,5 +143,5 @@ export async function attributeScoreShift(kase: AttributionCase, plan: Pick<Feat
     columns.push({ column: column.name, effect, share: shift !== 0 ? effect / shift : 0, ...(direction ? { direction } : {}) });
   }
   columns.sort((a, b) => b.share - a.share || (a.column < b.column ? -1 : 1));
-  return { windowStart: kase.windowStart, referenceWindowStart: kase.referenceWindowStart, events: live.length, liveMean, referenceMean, shift, columns };
+  return { windowStart: kase.windowStart, referenceWindowStart: kase.referenceWindowStart, events: live.length, liveMean, referenceMean, shift, shiftSe, columns };
 }

@@ -133,7 +133,7 @@ function attributionLine(report: DriftReport, attribution: AttributionResult): s
     return `${c.column}${size} explains ${Math.round(c.share * 100)} %`;
   });
   return (
-    `  ${parts.join('; ')} of the score shift ${signed(attribution.shift, 4)} in the window of ${isoTime(attribution.windowStart)} ` +
+    `  ${parts.join('; ')} of the score shift ${signed(attribution.shift, 4)}${attribution.shiftSe > 0 ? ` ± ${attribution.shiftSe.toFixed(4)}` : ''} in the window of ${isoTime(attribution.windowStart)} ` +
     `(re-scored ${attribution.events} events, one column at a time put back to the window of ${isoTime(attribution.referenceWindowStart)})`
   );
 }

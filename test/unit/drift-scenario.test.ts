@@ -230,12 +230,15 @@ describe('drift scenario: six stable hours, then one change of each kind', () =>
     const attribution = run.attribution;
     assert.ok(attribution);
     const score = run.truth.find((c) => c.kind === 'score-through-input') as ChangeTruth;
-    process.stdout.write(`# attribution (${iso(attribution.windowStart)}, shift ${attribution.shift.toFixed(4)}): ${attribution.columns.slice(0, 4).map((c) => `${c.column} ${(c.share * 100).toFixed(0)} %`).join(', ')}\n`);
+    process.stdout.write(`# attribution (${iso(attribution.windowStart)}, shift ${attribution.shift.toFixed(4)} ± ${attribution.shiftSe.toFixed(4)}): ${attribution.columns.slice(0, 4).map((c) => `${c.column} ${(c.share * 100).toFixed(0)} %`).join(', ')}\n`);
     assert.ok(attribution.shift > 0, 'scores up');
     assert.equal(attribution.columns[0]?.column, score.column);
     assert.ok((attribution.columns[0]?.share ?? 0) > 0.6, `${score.column} explains most of it`);
     const text = formatDriftReport({ ...run.main.report(), attribution });
     assert.match(text, /merchant_risk_score \(\+0\.1\d, \+1\.\d sd\) explains \d+ %/);
+    // The shift's own standard error: the shares are only as sure as it is.
+    assert.ok(attribution.shiftSe > 0 && attribution.shiftSe < attribution.shift / 3, `shift ${attribution.shift} ± ${attribution.shiftSe}`);
+    assert.match(text, /of the score shift \+0\.\d{4} ± 0\.\d{4} in the window of/);
   });
 
   it('keeps episodes and onsets over a restart in the middle (state saved and read back)', () => {
