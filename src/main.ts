@@ -148,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         const service = await startService(config, logger, monitoring.observer);
         monitoring.setReloader(() => service.reload('admin'));
+        monitoring.setScorer({ plan: () => service.featurePlan, score: (events) => service.scoreEvents(events) });
         onHangUp = () => {
           logger.info({ signal: 'SIGHUP', model_path: config.modelPath }, 'SIGHUP: reloading the model');
           void service.reload('SIGHUP');

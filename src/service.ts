@@ -22,7 +22,9 @@ import { type PipelineDeps, type ProcessedBatch, processBatch } from './pipeline
 import type { SourceMessage } from './records';
 import { type EventFieldSamples, assertPredictionSchemaFits, checkEventFields, readSchemaJson } from './stages/check/prediction-fit';
 import { assertSchemaFitsContract } from './stages/check/schema-fit';
-import { loadSchema, prepareDecoder } from './stages/decode';
+import { type InputEvent, loadSchema, prepareDecoder } from './stages/decode';
+import { modelScorer } from './monitor/attribution';
+import type { FeaturePlan } from './features/plan';
 import { inputDecoder } from './formats/input';
 import { type Registry, createRegistry, isRegistryUnavailable, registrySettings } from './formats/registry';
 import { checkInputSubjects, describeInputSubject, predictionSchemaId, untilRegistryAnswers } from './formats/subjects';
@@ -45,6 +47,10 @@ export interface RunningService {
   readonly done: Promise<void>;
   /** Finishes the in-flight batch, commits it, leaves the group and disconnects. */
   stop(): Promise<void>;
+  /** Scores events with the serving model, outside any batch (drift attribution); NaN where one is rejected. */
+  scoreEvents(events: readonly InputEvent[]): Promise<Float64Array>;
+  /** The serving model's feature plan (which event field feeds which column). */
+  readonly featurePlan: FeaturePlan;
 }
 
 export const SERVICE_VERSION = '0.1.0';
@@ -555,6 +561,18 @@ export async function startService(config: Config, logger: Logger, observer?: Se
     reload: (trigger) => reloader.reload(trigger),
     done,
     stop,
+    get featurePlan() {
+      return holder.current.model.contract.features;
+    },
+    async scoreEvents(events) {
+      // A lease, as a batch takes one: a hot swap does not release the session under it.
+      const lease = holder.acquire();
+      try {
+        return await modelScorer(lease.serving.model)(events);
+      } finally {
+        lease.release();
+      }
+    },
   };
 }
 

@@ -9,7 +9,8 @@ checks that ONNX and scikit-learn agree, and writes, next to this file:
 
   model.onnx      the model, one graph input per model feature
   reference.json  held-out events with the scores Python onnxruntime gives them
-  profile.json    training profile of every model input and of the scores (for PSI)
+  profile.json    training profile of every model input and of the scores (for drift)
+  sample.json     the 8,000 held-out events (model inputs) and their scores, for drift scenario tests
 
 Everything is derived from --seed (default 20261127), so reruns give the same
 bytes. Nothing is written outside this folder.
@@ -118,6 +119,9 @@ YEAR_START_MS = int(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp() 
 DATA_DAYS = 304  # events from 2026-01-01 up to 2026-10-31 (training data predates trained_at)
 DAY_MS = 86_400_000
 INT32_MAX = 2**31 - 1
+
+
+SAMPLE_ROWS = 8000  # the whole held-out split
 
 
 def trained_at_from_seed(seed: int) -> str:
@@ -433,10 +437,52 @@ def histogram_profile(values: np.ndarray) -> dict:
         "max": float(values.max()),
         "mean": float(values.mean()),
         "std": float(values.std()),
+        "median": float(np.quantile(values, 0.5, method="lower")),
         "bin_edges": [float(e) for e in edges],
         "bin_counts": [int(c) for c in counts],
         "bin_shares": [float(c) / values.size for c in counts],
     }
+
+
+# Score quantile bins: equal-width bins put 90 % of a fraud model's scores in the lowest bin, where
+# PSI cannot see the tail that decides the alerts, so the tail gets bins of its own (95 %, 99 %).
+SCORE_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+# Decision thresholds the service can be asked to watch: 0.01 .. 0.99.
+SCORE_THRESHOLDS = [round(t / 100, 2) for t in range(1, 100)]
+
+
+def score_quantile_profile(scores: np.ndarray) -> dict:
+    scores = np.asarray(scores, dtype=np.float64)
+    edges = np.unique(np.quantile(scores, SCORE_QUANTILES, method="lower"))
+    idx = np.searchsorted(edges, scores, side="left")  # as histogram_profile: upper-inclusive
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    return {
+        "baseline_mean": float(scores.mean()),
+        "std": float(scores.std()),
+        "quantiles": {f"{q:g}": float(np.quantile(scores, q, method="lower")) for q in [0.5, 0.9, 0.99]},
+        "quantile_bin_edges": [float(e) for e in edges],
+        "quantile_bin_counts": [int(c) for c in counts],
+        "quantile_bin_shares": [float(c) / scores.size for c in counts],
+        "positive_rates": {f"{t:.2f}": float((scores >= t).mean()) for t in SCORE_THRESHOLDS},
+    }
+
+
+def write_sample(path: Path, frame: pd.DataFrame, inputs: list[str], scores: np.ndarray, seed: int, size: int) -> None:
+    """Held-out events (model inputs only) and their scores: tests draw streams from them (the joint
+    distribution of the training process, which a column-by-column draw from profile.json is not)."""
+    rng = np.random.default_rng(seed + 2)
+    rows = np.sort(rng.choice(len(frame), size=min(size, len(frame)), replace=False))
+    part = frame.iloc[rows]
+    values = []
+    for k, record in enumerate(part[inputs].to_dict("records")):
+        row = [record[c] if isinstance(record[c], str) else float(record[c]) for c in inputs]
+        values.append(row + [round(float(scores[rows[k]]), 7)])
+    sample = {
+        "source": f"held-out test split of train.py --seed {seed}, {len(values)} random rows; score = onnxruntime p1",
+        "columns": inputs + ["score"],
+        "rows": values,
+    }
+    path.write_text(json.dumps(sample, separators=(",", ":")) + "\n")
 
 
 def main() -> int:
@@ -625,7 +671,10 @@ def main() -> int:
             "categorical": "share of training rows per known category (categories as the encoder knows them); "
                            "any other value is unknown to the model.",
             "prediction": "p1 = probabilities[:, 1]; 10 equal-width bins, bin i holds i/10 <= p1 < (i+1)/10, "
-                          "p1 = 1.0 falls in the last bin.",
+                          "p1 = 1.0 falls in the last bin. quantile_bin_edges: the deduplicated 10%..90%, 95% and 99% "
+                          "quantiles of p1 (method=lower), binned like numeric features (upper-inclusive); "
+                          "positive_rates: share of rows with p1 >= each threshold. baseline_mean, std, quantiles, quantile_bin_* and "
+                          "positive_rates are computed on the held-out test split (baseline_split), the rest on the training split.",
         },
         "features": feat_profiles,
         "prediction": {
@@ -637,10 +686,18 @@ def main() -> int:
             "bin_edges": [round(float(e), 1) for e in score_edges],
             "bin_counts": [int(c) for c in score_counts],
             "bin_shares": [float(c) / len(train) for c in score_counts],
+            # The baselines of the score monitoring come from the held-out split: live events are
+            # events the model did not train on, and it scores its own training rows a little
+            # higher (share >= 0.5: 1.39 % on training rows, 1.29 % held out), which read as a
+            # 7 % drop in every live window.
+            "baseline_split": "test",
+            "baseline_count": int(len(idx_test)),
+            **score_quantile_profile(p1_test.astype(np.float64)),
         },
         "target": {"fraud_rate": float(train["is_fraud"].mean())},
     }
     (out / "profile.json").write_text(json.dumps(profile, indent=1) + "\n")
+    write_sample(out / "sample.json", test, inputs, p1_test, args.seed, SAMPLE_ROWS)
 
     # ---- report -------------------------------------------------------------------------
     print(f"seed {args.seed}, trained_at {trained_at}")
@@ -659,7 +716,7 @@ def main() -> int:
     print("OneHotEncoder -> graph input:")
     for line in paths:
         print("  " + line)
-    print(f"data {t_data - t0:.1f}s, fit {t_fit - t_data:.1f}s, total {time.perf_counter() - t0:.1f}s; wrote {out}/model.onnx, reference.json, profile.json")
+    print(f"data {t_data - t0:.1f}s, fit {t_fit - t_data:.1f}s, total {time.perf_counter() - t0:.1f}s; wrote {out}/model.onnx, reference.json, profile.json, sample.json")
     return 0
 
 

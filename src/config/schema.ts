@@ -1,4 +1,4 @@
-import { bool, fieldNameOrNone, hostPort, int, list, num, oneOf, type Parser, str, topicName } from './types';
+import { bool, fieldNameOrNone, hostPort, int, list, num, numList, oneOf, type Parser, str, topicName } from './types';
 
 export interface Setting<T> {
   /** Environment variable, also the key in a config file. */
@@ -112,6 +112,13 @@ export const SETTINGS = {
   driftPsiThreshold: setting('DRIFT_PSI_THRESHOLD', num(0, 100), 0.2, 'Population stability index of a model input above which the column is drifting.'),
   driftPredictionPsiThreshold: setting('DRIFT_PREDICTION_PSI_THRESHOLD', num(0, 100), 0.2, 'PSI of the score distribution above which the predictions are drifting.'),
   driftUnknownRateThreshold: setting('DRIFT_UNKNOWN_RATE_THRESHOLD', num(0, 1), 0.01, 'Share of unknown categories in a categorical column above which it is drifting.'),
+  driftMissingRateThreshold: setting('DRIFT_MISSING_RATE_THRESHOLD', num(0, 1), 0.01, 'A model input is drifting when its share of null or absent values in a window is above its training null rate (profile null_count / count) by more than this.'),
+  driftPositiveThresholds: setting('DRIFT_POSITIVE_THRESHOLDS', numList(0, 1), [0.5], 'Decision thresholds on the score whose positive rate (share of scores >= t, per window) is compared with the training rate at t (the profile\'s positive_rates); several allowed, comma-separated.'),
+  driftPositiveRateChange: setting('DRIFT_POSITIVE_RATE_CHANGE', num(0, 100), 0.3, 'Relative change of the positive rate against training above which the scores are drifting (0.3: up or down by 30 %), when it is also 4 standard errors away: a true move of 50 % is flagged in windows with ~150 expected positives (12,000 events at 1.3 %).'),
+  driftMeanScoreChange: setting('DRIFT_MEAN_SCORE_CHANGE', num(0, 100), 0.25, 'Relative change of the mean score against training above which the scores are drifting, when it is also 4 standard errors away.'),
+  driftAttributionSample: setting('DRIFT_ATTRIBUTION_SAMPLE', int(0, 100_000), 1_000, 'Events kept per drift window (a reservoir sample) so that /drift?attribution=1 can re-score the latest window whose scores drift with one input column at a time put back to the last stable window, and say which input moved the scores. 0: off (no events kept).'),
+  driftEarlyLookEvents: setting('DRIFT_EARLY_LOOK_EVENTS', int(0, 100_000_000), 0, 'Early look: once a window in progress has this many more events (and at least DRIFT_MIN_WINDOW_EVENTS), its measures are computed on what it has and a measure over its threshold is logged as drift_early (partial). Episodes still start only when a window closes. 0: off.'),
+  driftStateTopic: optional('DRIFT_STATE_TOPIC', topicName, 'Compacted topic where the service keeps its drift episodes and onsets (one record per consumer group, written when a window closes) and reads them back at start-up, so a restart keeps them. Unset: a restart starts the episodes over.'),
   logLevel: setting('LOG_LEVEL', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), 'info', 'pino log level.'),
   demoRate: setting('DEMO_RATE', int(1, 1_000_000), 200, 'demo: events per second the synthetic producer sends.'),
   demoBadShare: setting('DEMO_BAD_SHARE', int(0, 100), 10, 'demo: percent of events that are bad (unknown category, missing field, NaN, corrupt bytes).'),

@@ -117,3 +117,16 @@ export function fieldNameOrNone(): Parser<string> {
     },
   };
 }
+
+/** Comma-separated numbers in the environment (an array in a file), each within min..max, at least one. */
+export function numList(min: number, max: number): Parser<readonly number[]> {
+  const item = num(min, max);
+  return {
+    kind: `comma-separated list of numbers ${min}..${max}`,
+    parse(raw) {
+      const parts = Array.isArray(raw) ? raw : text(raw).split(',').map((part) => part.trim()).filter((part) => part !== '');
+      if (parts.length === 0) throw new BadValue('must name at least one number');
+      return Object.freeze([...new Set(parts.map((part) => item.parse(part)))].sort((a, b) => a - b));
+    },
+  };
+}

@@ -6,8 +6,8 @@ export interface HealthHandlers {
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
   readiness(): Promise<ReadinessReport>;
-  /** The live drift report (JSON); undefined when drift is not monitored. */
-  drift?(): unknown;
+  /** The live drift report (JSON); undefined when drift is not monitored. `attribution`: re-score the latest drifting score window (/drift?attribution=1). */
+  drift?(options: { attribution: boolean }): unknown;
   /**
    * POST /admin/reload (admin endpoint; absent: 404): reload the model from MODEL_PATH. Resolves
    * with the outcome; ok false answers 409 (refused, the old model keeps serving) or 503 (no model yet).
@@ -66,7 +66,8 @@ export async function startHealthServer(host: string, port: number, handlers: He
         send(response, 200, 'text/plain; version=0.0.4; charset=utf-8', await handlers.metrics());
         return;
       case '/drift': {
-        const report = handlers.drift?.();
+        const attribution = /[?&]attribution=(1|true)(&|$)/.test(request.url ?? '');
+        const report = await handlers.drift?.({ attribution });
         if (report === undefined) send(response, 404, JSON_TYPE, '{"error":"drift is not monitored (no training profile)"}\n');
         else send(response, 200, JSON_TYPE, `${JSON.stringify(report)}\n`);
         return;

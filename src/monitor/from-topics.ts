@@ -20,6 +20,8 @@ export interface TopicDriftResult {
   readonly inputRecords: number;
   readonly predictionRecords: number;
   readonly complete: boolean;
+  /** The monitor itself (attribution samples, when options.sampleEvents asked for them). */
+  readonly monitor: DriftMonitor;
 }
 
 /**
@@ -32,9 +34,13 @@ export async function driftFromTopics(
   sources: TopicDriftSources,
   model: { contract: ModelContract; decoder: EventDecoder; readPrediction: { fromBuffer(value: Buffer): unknown } },
   profile: TrainingProfile,
-  options: Omit<DriftOptions, 'mode'>,
+  options: Omit<DriftOptions, 'mode' | 'rangeStart'>,
 ): Promise<TopicDriftResult> {
-  const monitor = new DriftMonitor(profile, { ...options, mode: 'offline' });
+  // Windows are counted from the first whole window at or after --since: a window cut by the
+  // range would be compared on part of its events. Events (and predictions, by the event time
+  // they carry) before it are left out, so no window holds predictions without their events.
+  const rangeStart = sources.since !== undefined ? Math.ceil(sources.since / options.windowMs) * options.windowMs : undefined;
+  const monitor = new DriftMonitor(profile, { ...options, mode: 'offline', ...(rangeStart !== undefined ? { rangeStart } : {}) });
   const scan = { readCommitted: sources.readCommitted, ...(sources.since !== undefined ? { fromTimestamp: sources.since } : {}) };
   let inputRecords = 0;
   let complete = true;
@@ -60,19 +66,21 @@ export async function driftFromTopics(
     const result = await scanTopic(kafka, sources.outputTopic, scan, (messages) => {
       for (const message of messages) {
         if (!message.value) continue;
-        let prediction: { event_time?: number | null; score?: number };
+        let prediction: { event_time?: number | bigint | null; score?: number; label?: string | null };
         try {
           prediction = model.readPrediction.fromBuffer(message.value) as typeof prediction;
         } catch {
           continue;
         }
-        const time = typeof prediction.event_time === 'number' ? prediction.event_time : Number(message.timestamp);
-        if (typeof prediction.score === 'number') monitor.observeScore(time, prediction.score);
+        // The event time of the scored event, not when the prediction was written: a window of
+        // predictions is the window of the events they score.
+        const time = typeof prediction.event_time === 'number' ? prediction.event_time : typeof prediction.event_time === 'bigint' ? Number(prediction.event_time) : Number(message.timestamp);
+        if (typeof prediction.score === 'number') monitor.observeScore(time, prediction.score, prediction.label ?? undefined);
       }
     });
     predictionRecords = result.records;
     complete &&= result.complete;
   }
   monitor.finish();
-  return { report: monitor.report(), inputRecords, predictionRecords, complete };
+  return { report: monitor.report(), inputRecords, predictionRecords, complete, monitor };
 }

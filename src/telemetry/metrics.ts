@@ -45,6 +45,11 @@ export const METRIC = {
   driftOnsets: 'stream_scorer_drift_onsets',
   driftWindows: 'stream_scorer_drift_windows',
   driftLateEvents: 'stream_scorer_drift_late_events',
+  driftMissingRate: 'stream_scorer_drift_missing_rate',
+  driftPositiveRate: 'stream_scorer_drift_positive_rate',
+  driftMeanScore: 'stream_scorer_drift_mean_score',
+  driftShift: 'stream_scorer_drift_mean_shift_sd',
+  missingFields: 'stream_scorer_missing_fields',
   shadowPredictions: 'stream_scorer_shadow_predictions',
   shadowAgreement: 'stream_scorer_shadow_agreement',
   shadowScoreDifference: 'stream_scorer_shadow_score_difference',
@@ -106,6 +111,7 @@ export class ServiceMetrics {
   private readonly predictions: Counter;
   private readonly flagged: Counter;
   private readonly deadLetters: Counter;
+  private readonly missingFields: Counter;
   private readonly batches: Counter;
   private readonly retries: Counter;
   private readonly membershipsLost: Counter;
@@ -154,6 +160,9 @@ export class ServiceMetrics {
     this.predictions = meter.createCounter(METRIC.predictions, { description: 'Predictions published and acknowledged.' });
     this.flagged = meter.createCounter(METRIC.predictionsFlagged, { description: 'Predictions published with a flag (an unknown category scored under the manifest\'s unknown: score-and-flag), by flag reason and column.' });
     this.deadLetters = meter.createCounter(METRIC.deadLetters, { description: 'Dead letters published and acknowledged, by reason code.' });
+    // Per column, not a column label on every dead letter: the reason-only series stay as they were,
+    // and the columns are the model's inputs (a bounded set, from the contract and the manifest).
+    this.missingFields = meter.createCounter(METRIC.missingFields, { description: 'MISSING_FIELD dead letters (a model input, or a field a store key needs, null or absent), by column.' });
     this.batches = meter.createCounter(METRIC.batches, { description: 'Kafka batches written and acknowledged.' });
     this.retries = meter.createCounter(METRIC.batchRetries, { description: 'Batches not written (broker or network error, fenced producer) and fetched again to be retried, by input partition and failure class.' });
     this.modelReloads = meter.createCounter(METRIC.modelReloads, { description: 'Hot-swap attempts of the model: result="ok" (swapped in between batches) or "refused" (a check failed; the old model keeps serving).' });
@@ -233,13 +242,26 @@ export class ServiceMetrics {
     const onsets = meter.createObservableCounter(METRIC.driftOnsets, { description: 'Drift episodes started, by column and measure.' });
     const windows = meter.createObservableCounter(METRIC.driftWindows, { description: 'Event-time windows closed, by whether they had enough events to be evaluated.' });
     const late = meter.createObservableCounter(METRIC.driftLateEvents, { description: 'Events not counted for drift: their window had already been evaluated, or their event time is more than a window ahead of the clock.' });
+    const missingGauge = meter.createObservableGauge(METRIC.driftMissingRate, { description: 'Share of null or absent values of a model input (MISSING_FIELD) in the latest evaluated window, by column; compare with the training null rate.' });
+    const positiveGauge = meter.createObservableGauge(METRIC.driftPositiveRate, { description: 'Share of scores >= threshold in the latest evaluated window, by decision threshold (DRIFT_POSITIVE_THRESHOLDS).' });
+    const meanGauge = meter.createObservableGauge(METRIC.driftMeanScore, { description: 'Mean score in the latest evaluated window.' });
+    const shiftGauge = meter.createObservableGauge(METRIC.driftShift, { description: 'Shift of a numeric model input\'s mean in the latest evaluated window, in training standard deviations (signed), by column.' });
     meter.addBatchObservableCallback(
       (result) => {
         const drift = this.drift;
         if (!drift) return;
         for (const state of drift.states()) {
           const attributes: Attributes = { column: state.column, measure: state.measure };
-          if (state.current !== undefined) result.observe(state.measure === 'psi' ? psiGauge : rateGauge, state.current, { column: state.column });
+          if (state.current !== undefined) {
+            if (state.measure === 'psi') result.observe(psiGauge, state.current, { column: state.column });
+            else if (state.measure === 'unknown_rate') result.observe(rateGauge, state.current, { column: state.column });
+            else if (state.measure === 'missing_rate') result.observe(missingGauge, state.current, { column: state.column });
+            else if (state.measure === 'positive_rate') result.observe(positiveGauge, state.current, { threshold: String(state.cut) });
+            else if (state.measure === 'mean_score') result.observe(meanGauge, state.current);
+          }
+          if (state.shiftSd !== undefined) result.observe(shiftGauge, state.shiftSd, { column: state.column });
+          // positive_rate has a series per decision threshold: the threshold is part of the measure's name.
+          if (state.cut !== undefined) attributes.measure = `${state.measure}@${state.cut}`;
           result.observe(active, state.drifting ? 1 : 0, attributes);
           if (state.since !== undefined) result.observe(onset, state.since / 1000, attributes);
           result.observe(onsets, state.onsets, attributes);
@@ -249,7 +271,7 @@ export class ServiceMetrics {
         result.observe(windows, report.skipped, { result: 'skipped' });
         result.observe(late, drift.lateEvents);
       },
-      [psiGauge, rateGauge, active, onset, onsets, windows, late],
+      [psiGauge, rateGauge, active, onset, onsets, windows, late, missingGauge, positiveGauge, meanGauge, shiftGauge],
     );
   }
 
@@ -345,11 +367,14 @@ export class ServiceMetrics {
     const rejections = batch.rejections;
     if (rejections.length > 0) {
       const byReason = new Map<string, number>();
+      const missing = new Map<string, number>();
       for (const rejection of rejections) {
         byReason.set(rejection.code, (byReason.get(rejection.code) ?? 0) + 1);
         if (rejection.code === 'UNKNOWN_CATEGORY' && rejection.field !== undefined) this.unknown.add(rejection.field, rejection.value ?? '');
+        else if (rejection.code === 'MISSING_FIELD') missing.set(rejection.field ?? '', (missing.get(rejection.field ?? '') ?? 0) + 1);
       }
       for (const [reason, n] of byReason) this.deadLetters.add(n, { reason });
+      for (const [column, n] of missing) this.missingFields.add(n, { column });
     }
 
     const { stageSeconds, processedAt, chunks } = batch.observation;

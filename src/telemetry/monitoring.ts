@@ -3,9 +3,12 @@ import { type HealthServer, startHealthServer } from '../health/server';
 import { Readiness } from '../health/readiness';
 import { createKafka } from '../kafka/client';
 import { createBrokerProbe } from '../kafka/probe';
-import { DriftMonitor, type DriftEvent } from '../monitor/drift';
+import { DriftMonitor, type DriftEvent, type DriftOptions } from '../monitor/drift';
 import { defaultProfilePath, loadProfile } from '../monitor/profile';
 import { isoTime } from '../monitor/report';
+import { type AttributionResult, type EventScorer, attributeScoreShift } from '../monitor/attribution';
+import type { FeaturePlan } from '../features/plan';
+import { type DriftStateStore, kafkaStateStore } from '../monitor/state-store';
 import type { ReloadOutcome } from '../model/reload';
 import type { TrainingProfile } from '../monitor/profile';
 import type { Logger } from './logger';
@@ -22,18 +25,31 @@ export interface Monitoring {
   readonly server: HealthServer;
   /** What POST /admin/reload calls (the service sets it once the model is loaded). */
   setReloader(reload: (() => Promise<ReloadOutcome>) | undefined): void;
+  /** Scores events with the serving model: /drift?attribution=1 re-scores a drifting window with it. */
+  setScorer(scorer: LiveScorer | undefined): void;
   /** The consumer is leaving its group: no longer ready. */
   stopping(): void;
   close(): Promise<void>;
 }
 
-export function driftOptions(config: Config) {
+/** The serving model as attribution needs it: its columns, and scores for events. */
+export interface LiveScorer {
+  plan(): Pick<FeaturePlan, 'columns'>;
+  readonly score: EventScorer;
+}
+
+export function driftOptions(config: Config): Omit<DriftOptions, 'mode'> {
   return {
     windowMs: config.driftWindowSeconds * 1000,
     minWindowEvents: config.driftMinWindowEvents,
     psiThreshold: config.driftPsiThreshold,
     predictionPsiThreshold: config.driftPredictionPsiThreshold,
     unknownRateThreshold: config.driftUnknownRateThreshold,
+    missingRateThreshold: config.driftMissingRateThreshold,
+    positiveThresholds: config.driftPositiveThresholds,
+    positiveRateChange: config.driftPositiveRateChange,
+    meanScoreChange: config.driftMeanScoreChange,
+    earlyLookEvents: config.driftEarlyLookEvents,
     eventTimeField: config.eventTimeField,
   };
 }
@@ -41,9 +57,10 @@ export function driftOptions(config: Config) {
 /** One structured log line per drift onset (and one when it ends). */
 export function logDriftEvent(logger: Logger, event: DriftEvent): void {
   const fields = {
-    event: event.type === 'onset' ? 'drift_onset' : 'drift_cleared',
+    event: event.type === 'onset' ? 'drift_onset' : event.type === 'early' ? 'drift_early' : 'drift_cleared',
     column: event.column,
     measure: event.measure,
+    ...(event.cut !== undefined ? { threshold_score: event.cut } : {}),
     value: event.value,
     threshold: event.threshold,
     window_start: isoTime(event.windowStart),
@@ -51,8 +68,11 @@ export function logDriftEvent(logger: Logger, event: DriftEvent): void {
     onset: isoTime(event.onset),
     ...(event.firstSeen !== undefined ? { first_seen: isoTime(event.firstSeen) } : {}),
     ...(event.topValues ? { top_values: event.topValues.map((v) => ({ value: v.value, count: v.count, first_seen: isoTime(v.firstSeen) })) } : {}),
+    ...(event.direction ? { direction: event.direction } : {}),
+    ...(event.partialEvents !== undefined ? { partial: true, partial_events: event.partialEvents } : {}),
   };
-  if (event.type === 'onset') logger.warn(fields, `drift: ${event.column} ${event.measure} ${event.value.toFixed(4)} over ${event.threshold} since ${fields.onset}`);
+  if (event.type === 'early') logger.warn(fields, `drift (early look, PARTIAL window ${fields.window_start}, ${event.partialEvents} events so far): ${event.column} ${event.measure} ${event.value.toFixed(4)} over ${event.threshold}`);
+  else if (event.type === 'onset') logger.warn(fields, `drift: ${event.column} ${event.measure} ${event.value.toFixed(4)} over ${event.threshold} since ${fields.onset}`);
   else logger.info(fields, `drift over: ${event.column} ${event.measure} back to ${event.value.toFixed(4)}`);
 }
 
@@ -90,17 +110,30 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   });
 
   let drift: DriftMonitor | undefined;
+  let stateStore: DriftStateStore | undefined;
   const driftLogger = logger.child({ component: 'drift' });
   const monitorDrift = (profile: TrainingProfile | undefined): void => {
     // A fresh monitor: windows and onset history start over with the profile (a hot swap too).
-    drift = profile ? new DriftMonitor(profile, { ...driftOptions(config), mode: 'live' }) : undefined;
+    drift = profile ? new DriftMonitor(profile, { ...driftOptions(config), mode: 'live', sampleEvents: config.driftAttributionSample }) : undefined;
     drift?.onEvent((event) => logDriftEvent(driftLogger, event));
+    const monitor = drift;
+    monitor?.onWindowClosed(() => stateStore?.save(monitor.snapshot()));
     metrics.setDriftMonitor(drift);
   };
   const profilePath = config.driftProfile ?? defaultProfilePath(config.modelPath);
   if (profilePath) {
     monitorDrift(loadProfile(profilePath));
     logger.info({ profile: profilePath, window_seconds: config.driftWindowSeconds }, 'drift monitoring against the training profile');
+    if (config.driftStateTopic && drift) {
+      stateStore = kafkaStateStore(createKafka({ brokers: config.kafkaBrokers, clientId: `${config.kafkaClientId}-drift-state`, security: config }, logger), config.driftStateTopic, `${config.groupId}`, driftLogger);
+      try {
+        const loaded = await stateStore.load();
+        const outcome = loaded.state ? drift.restore(loaded.state) : { restored: false, reason: 'no saved state' };
+        logger.info({ topic: config.driftStateTopic, records: loaded.records, ms: loaded.ms, restored: outcome.restored, ...(outcome.reason ? { reason: outcome.reason } : {}), ...(loaded.state ? { saved_at: isoTime(loaded.state.savedAt) } : {}) }, outcome.restored ? 'drift episodes and onsets restored from the state topic' : 'drift state not restored: episodes start over');
+      } catch (error) {
+        logger.warn({ topic: config.driftStateTopic, err: (error as Error).message }, 'drift state could not be read: episodes start over');
+      }
+    }
   } else {
     logger.warn({ setting: 'DRIFT_PROFILE', model: config.modelPath }, 'no training profile (DRIFT_PROFILE, or profile.json next to the model): drift is not monitored');
   }
@@ -117,6 +150,8 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
   const readiness = new Readiness(() => probe.reachable());
   readiness.stalledPartitions = () => progress.stalled();
   let reloader: (() => Promise<ReloadOutcome>) | undefined;
+  let scorer: LiveScorer | undefined;
+  let attributed: { monitor: DriftMonitor; windowStart: number; result: Promise<AttributionResult | undefined> } | undefined;
   const server = await startHealthServer(
     config.healthHost,
     config.healthPort,
@@ -127,7 +162,21 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
         metrics.setReady(report.ready);
         return report;
       },
-      drift: () => drift?.report(),
+      drift: async ({ attribution }) => {
+        const monitor = drift;
+        if (!monitor) return undefined;
+        const report = monitor.report();
+        if (!attribution) return report;
+        const kase = monitor.attributionSamples().at(-1);
+        if (!kase || !scorer) return report;
+        // One re-scoring per drifting window: asked again, the same answer from the cache.
+        if (attributed?.monitor !== monitor || attributed.windowStart !== kase.windowStart) {
+          const run = scorer;
+          attributed = { monitor, windowStart: kase.windowStart, result: attributeScoreShift(kase, run.plan(), run.score) };
+        }
+        const result = await attributed.result;
+        return result ? { ...report, attribution: result } : report;
+      },
       ...(config.adminReload
         ? {
             reload: async () => {
@@ -246,11 +295,15 @@ export async function startMonitoring(config: Config, logger: Logger, serviceVer
     setReloader(reload) {
       reloader = reload;
     },
+    setScorer(value) {
+      scorer = value;
+    },
     stopping() {
       readiness.consumerJoined = false;
     },
     async close() {
       if (stallTimer) clearInterval(stallTimer);
+      await stateStore?.close();
       await server.close();
       await probe.close();
       await metrics.shutdown();

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { DriftReport } from '../../src/monitor/drift';
 import { loadSchema } from '../../src/stages/decode';
-import { defaultScenario, scenarioEvents } from '../support/drift-scenario';
+import { defaultScenario } from '../support/drift-scenario';
+import { jointScenarioEvents } from '../support/drift-changes';
 import { brokers, createTestTopics, endOffsets, produce, testKafka } from '../support/kafka';
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, ROOT } from '../support/model';
 import { type ScorerProcess, spawnScorer } from '../support/processes';
@@ -50,7 +51,8 @@ describe('integration: stream-scorer drift names what changed and since when', (
     const scenario = defaultScenario(600_000, 400);
     const topics = await createTestTopics(kafka, 'drift', 1);
     const eventType = loadSchema(INPUT_SCHEMA, 'INPUT_SCHEMA');
-    const events = scenarioEvents(scenario);
+    // Whole held-out events (sample.json): the model scores them as it scored the test split.
+    const events = jointScenarioEvents(scenario);
     for (let from = 0; from < events.length; from += 1_000) {
       await produce(
         kafka,
@@ -58,7 +60,14 @@ describe('integration: stream-scorer drift names what changed and since when', (
         events.slice(from, from + 1_000).map((e) => ({ key: String(e.card_id), value: eventType.toBuffer(e) })),
       );
     }
+    // Episodes kept across a restart: a compacted state topic (DRIFT_STATE_TOPIC).
+    const stateTopic = `${topics.output}.drift-state`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: stateTopic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await admin.disconnect();
     const env = {
+      DRIFT_STATE_TOPIC: stateTopic,
       KAFKA_BROKERS: brokers().join(','),
       INPUT_TOPICS: topics.input,
       OUTPUT_TOPIC: topics.output,
@@ -100,7 +109,10 @@ describe('integration: stream-scorer drift names what changed and since when', (
     assert.ok(url, 'the scorer logs its health server url');
     const live = await runCli(['drift', '--json', '--service', url], env);
     assert.equal(live.code, 0, live.stderr);
-    check(JSON.parse(live.stdout) as DriftReport, 'live');
+    const liveReport = JSON.parse(live.stdout) as DriftReport;
+    check(liveReport, 'live');
+    // The running scorer re-scored its latest drifting score window with its own model.
+    assert.equal(liveReport.attribution?.columns[0]?.column, 'amount', `live attribution: ${JSON.stringify(liveReport.attribution?.columns.slice(0, 3))}`);
     const onsets = running
       .output()
       .split('\n')
@@ -118,6 +130,31 @@ describe('integration: stream-scorer drift names what changed and since when', (
     running.child.kill('SIGTERM');
     assert.equal(await running.exit, 0, running.output().slice(-2000));
 
+    // A restart: the new process has no events left to read, only the state the old one saved.
+    const restarted = spawnScorer(env);
+    scorer = restarted;
+    let restartedUrl: string | undefined;
+    const restartDeadline = Date.now() + 60_000;
+    while (!restartedUrl) {
+      const found = /"msg":"health and metrics server listening".*?"url":"(http:\/\/127\.0\.0\.1:\d+)"|"url":"(http:\/\/127\.0\.0\.1:\d+)".*?"msg":"health and metrics server listening"/.exec(restarted.output());
+      restartedUrl = found?.[1] ?? found?.[2];
+      assert.ok(Date.now() < restartDeadline && restarted.child.exitCode === null, `restarted scorer:\n${restarted.output().slice(-2000)}`);
+      if (!restartedUrl) await new Promise((r) => setTimeout(r, 100));
+    }
+    const restoredLine = restarted.output().split('\n').find((line) => line.includes('drift episodes and onsets restored'));
+    assert.ok(restoredLine, `the restarted scorer restored its drift state:\n${restarted.output().slice(-2000)}`);
+    const restoredLog = JSON.parse(restoredLine) as { ms: number; records: number };
+    process.stdout.write(`# drift state read back at start-up in ${restoredLog.ms} ms (${restoredLog.records} record(s) on the state topic)\n`);
+    const kept = await runCli(['drift', '--json', '--service', restartedUrl], env);
+    assert.equal(kept.code, 0, kept.stderr);
+    const keptReport = JSON.parse(kept.stdout) as DriftReport;
+    assert.ok(keptReport.restoredFrom !== undefined, 'the live report says its episodes come from a saved state');
+    check(keptReport, 'after a restart');
+    const before = (JSON.parse(live.stdout) as DriftReport).columns.find((c) => c.column === 'channel')?.measures.find((m) => m.measure === 'unknown_rate')?.since;
+    assert.equal(keptReport.columns.find((c) => c.column === 'channel')?.measures.find((m) => m.measure === 'unknown_rate')?.since, before, 'the same onset as before the restart');
+    restarted.child.kill('SIGTERM');
+    assert.equal(await restarted.exit, 0, restarted.output().slice(-2000));
+
     // From the topics, after the fact: the same answer.
     const fromTopics = await runCli(['drift', '--json'], env);
     assert.equal(fromTopics.code, 0, fromTopics.stderr);
@@ -129,12 +166,28 @@ describe('integration: stream-scorer drift names what changed and since when', (
     assert.equal(text.code, 0, text.stderr);
     process.stdout.write(`# stream-scorer drift:\n${text.stdout.replace(/^/gm, '#   ')}\n`);
     assert.match(text.stdout, /drifting now: .*channel/);
-    assert.match(text.stdout, /channel\s+unknown_rate\s.*DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:0\d(\.\d+)?Z/);
+    assert.match(text.stdout, /channel\s+unknown_rate\s.*DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:\d\d(\.\d+)?Z/);
     assert.match(text.stdout, /amount\s+psi\s.*DRIFTING since 2026-03-01T01:(10|20):00Z/);
+    // A range that begins after the changes: their onsets are "since before" it, not cut at it,
+    // and the predictions of earlier events (windowed by their event_time) make no window of their own.
+    const ranged = await runCli(['drift', '--json', '--since', '2026-03-01T01:30:00Z'], env);
+    assert.equal(ranged.code, 0, ranged.stderr);
+    const rangedReport = JSON.parse(ranged.stdout) as DriftReport;
+    assert.equal(rangedReport.windowsSkipped, 0, 'no window of predictions without events');
+    assert.equal(rangedReport.firstWindowStart, Date.parse('2026-03-01T01:30:00Z'));
+    const rangedAmount = rangedReport.columns.find((c) => c.column === 'amount')?.measures.find((m) => m.measure === 'psi');
+    assert.equal(rangedAmount?.sinceBefore, true);
+    const rangedText = await runCli(['drift', '--since', '2026-03-01T01:30:00Z'], env);
+    assert.match(rangedText.stdout, /amount\s+psi\s.*DRIFTING since before 2026-03-01T01:30:00Z/);
+    assert.match(rangedText.stdout, /channel\s+unknown_rate\s.*DRIFTING since before 2026-03-01T01:30:00Z/);
     // The scores move with amount (the model reacts to it), not with the unknown channel (never scored).
     const scores = report.columns.find((c) => c.column === 'prediction')?.measures[0];
     assert.ok(scores?.drifting, 'the scores moved with amount');
     assert.ok(within(scores.since, scenario.shift.from), `scores drift from the amount shift on, not before: ${scores.since}`);
-    assert.match(text.stdout, /scores drifting since 2026-03-01T01:(10|20):00Z, with inputs that moved by then: amount \(/);
+    assert.match(text.stdout, /SCORES (up|down) since 2026-03-01T01:(10|20):00Z/);
+    // Attribution: the drifting window re-scored with one column at a time put back.
+    assert.ok(report.attribution, 'the score shift is attributed');
+    assert.equal(report.attribution.columns[0]?.column, 'amount', `amount explains the score shift first: ${JSON.stringify(report.attribution.columns.slice(0, 3))}`);
+    assert.match(text.stdout, /amount \([+−]\d+(\.\d+)?, [+−]\d\.\d sd\) explains \d+ %/);
   });
 });

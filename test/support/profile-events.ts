@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRandom } from '../../src/demo/synthetic';
 import { ROOT } from './model';
@@ -25,6 +25,20 @@ interface RawCategorical {
 interface RawProfile {
   features: Record<string, RawNumeric | RawCategorical>;
   prediction: { bin_edges: number[]; bin_shares: number[] };
+}
+
+let scoresCache: number[] | undefined;
+function heldOutScores(): number[] {
+  if (!scoresCache) {
+    const path = join(ROOT, 'models/card-fraud/sample.json');
+    scoresCache = [];
+    if (existsSync(path)) {
+      const sample = JSON.parse(readFileSync(path, 'utf8')) as { columns: string[]; rows: (string | number)[][] };
+      const at = sample.columns.indexOf('score');
+      if (at >= 0) scoresCache = sample.rows.map((row) => row[at] as number);
+    }
+  }
+  return scoresCache;
 }
 
 /** Avro int/long model inputs: drawn as integers. */
@@ -100,8 +114,14 @@ export class ProfileSampler {
     return event;
   }
 
-  /** A score drawn from the profile's score distribution. */
+  /**
+   * A score drawn from the model's scores of held-out events (sample.json), so it follows the
+   * training score distribution in the tail too; from the profile's equal-width histogram when
+   * there is no sample.
+   */
   score(): number {
+    const scores = heldOutScores();
+    if (scores.length > 0) return scores[Math.floor(this.random() * scores.length)] as number;
     const { bin_edges: edges, bin_shares: shares } = this.profile.prediction;
     const bin = pickIndex(this.random, shares);
     const lo = edges[bin] as number;

@@ -135,8 +135,8 @@ describe('drift: an injected shift is found, with its onset', () => {
 
       const text = formatDriftReport(report);
       assert.match(text, /drifting now: (channel, amount|amount, channel)/);
-      assert.match(text, /channel\s+unknown_rate\s+0\.\d+\s+0\.0100\s+DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:0\dZ; "crypto_wallet" ×\d+/);
-      assert.match(text, /amount\s+psi\s+\d+\.\d+\s+0\.2000\s+DRIFTING since 2026-03-01T01:(10|20):00Z/);
+      assert.match(text, /channel\s+unknown_rate\s+0\.\d+\s+0\.0100\s+\S*\s+DRIFTING since 2026-03-01T00:(40|50):00Z; unknown values since 2026-03-01T00:45:0\dZ; "crypto_wallet" ×\d+/);
+      assert.match(text, /amount\s+psi\s+\d+\.\d+\s+0\.2000\s+\S*\s+DRIFTING since 2026-03-01T01:(10|20):00Z/);
     });
   }
 
@@ -159,7 +159,7 @@ describe('drift: an injected shift is found, with its onset', () => {
     assert.equal(card?.drifting, false);
     assert.deepEqual(card?.episodes.map((e) => [e.onset - scenario.start, e.end === undefined ? undefined : e.end - scenario.start, e.windows]), [[2 * scenario.windowMs, 4 * scenario.windowMs, 2]]);
     assert.deepEqual(seen.map((e) => `${e.type} ${e.column}`), ['onset card_type', 'cleared card_type']);
-    assert.match(formatDriftReport(monitor.report()), /card_type\s+unknown_rate\s+0\s+0\.0100\s+drifted 2026-03-01T00:20:00Z \.\. 2026-03-01T00:40:00Z/);
+    assert.match(formatDriftReport(monitor.report()), /card_type\s+unknown_rate\s+0\s+0\.0100\s+\S*\s+drifted 2026-03-01T00:20:00Z \.\. 2026-03-01T00:40:00Z/);
   });
 
   it('live: counts events for a window already evaluated as late instead of changing it', () => {
@@ -192,5 +192,163 @@ describe('drift: command-line arguments', () => {
     assert.throws(() => parseSince('yesterday', now), /expected an ISO time/);
     assert.deepEqual(parseDriftArgs(['--json', '--since=2d', '--service', 'http://127.0.0.1:9464/'], now), { json: true, since: now - 2 * 86_400_000, service: 'http://127.0.0.1:9464' });
     assert.throws(() => parseDriftArgs(['--what']), /unknown option/);
+  });
+});
+
+describe('drift: missing values, scores, ranges (issue 16)', () => {
+  const scenario = defaultScenario();
+
+  function stream(seed: number, windows: number, change: (event: ProfileEvent, window: number, sampler: ProfileSampler) => void): { sampler: ProfileSampler; events: ProfileEvent[] } {
+    const sampler = new ProfileSampler(seed);
+    const events: ProfileEvent[] = [];
+    for (let k = 0; k < windows * 1_000; k += 1) {
+      const time = scenario.start + Math.floor((k * scenario.windowMs) / 1_000);
+      const event = sampler.event(time);
+      change(event, Math.floor((time - scenario.start) / scenario.windowMs), sampler);
+      events.push(event);
+    }
+    return { sampler, events };
+  }
+
+  it('a column going null: missing rate against the training null rate, onset and first missing value', () => {
+    const from = scenario.start + 3.5 * scenario.windowMs;
+    const { sampler, events } = stream(21, 8, (event, _w, s) => {
+      if ((event.event_time as number) >= from && s.random() < 0.2) event.distance_from_home_km = null;
+    });
+    const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), options(scenario, 'offline'));
+    feed(monitor, events, () => sampler.score());
+    monitor.finish();
+    const report = monitor.report();
+    const missing = report.columns.find((c) => c.column === 'distance_from_home_km')?.measures.find((m) => m.measure === 'missing_rate');
+    assert.ok(missing?.drifting, 'distance_from_home_km missing_rate drifting');
+    assert.equal(missing.baseline, 0, 'the training null rate');
+    assert.equal(missing.since, scenario.start + 3 * scenario.windowMs);
+    assert.ok((missing.firstSeen ?? 0) >= from && (missing.firstSeen ?? 0) < from + 60_000, 'first missing value right after the truth');
+    assert.ok(Math.abs((missing.current ?? 0) - 0.2) < 0.04, `now ${missing.current}`);
+    assert.deepEqual(driftedColumns(report), ['distance_from_home_km'], 'PSI over the values left does not move: only the missing rate says it');
+    assert.equal(report.deadLetters[0]?.reason, 'MISSING_FIELD');
+    assert.equal(report.deadLetters[0]?.column, 'distance_from_home_km');
+    const text = formatDriftReport(report);
+    assert.match(text, /distance_from_home_km\s+missing_rate\s+0\.\d+\s+0\.0100\s+\S*\s+DRIFTING since 2026-03-01T00:30:00Z; training 0\.0 %; missing values since 2026-03-01T00:35:0\d/);
+    assert.match(text, /dead letters in these windows .*: MISSING_FIELD distance_from_home_km ×\d+/);
+  });
+
+  it('direction and size of a numeric shift, per window in the JSON', () => {
+    const profile = loadProfile(PROFILE_PATH);
+    const risk = profile.features.find((f) => f.name === 'merchant_risk_score');
+    assert.ok(risk?.kind === 'numeric' && risk.std !== undefined);
+    const { sampler, events } = stream(23, 6, (event, window) => {
+      if (window >= 3) event.merchant_risk_score = Math.fround(Math.min(1, (event.merchant_risk_score as number) + 0.15));
+    });
+    const monitor = new DriftMonitor(profile, options(scenario, 'offline'));
+    feed(monitor, events, () => sampler.score());
+    monitor.finish();
+    const report = monitor.report();
+    const column = report.columns.find((c) => c.column === 'merchant_risk_score');
+    const truth = 0.15 / risk.std;
+    // The sampler draws uniformly inside the profile's decile bins, so its own mean sits a little
+    // above the training mean (the top decile runs to the max): the move is measured from it.
+    const perWindow = report.recentWindows.map((w) => w.values?.merchant_risk_score?.mean_shift_sd ?? Number.NaN);
+    const stable = perWindow.slice(0, 3).reduce((a, b) => a + b, 0) / 3;
+    assert.ok(Math.abs(stable) < 0.25, `stable windows ${perWindow}`);
+    assert.ok(perWindow.slice(3).every((v) => Math.abs(v - stable - truth) < 0.1), `shifted windows ${perWindow}, truth +${truth} sd from ${stable}`);
+    assert.ok(Math.abs((column?.direction?.meanShiftSd ?? 0) - stable - truth) < 0.1, `latest window: mean shift ${column?.direction?.meanShiftSd} sd`);
+    assert.ok((column?.direction?.medianShiftSd ?? 0) > 0.5 * truth, 'median up too');
+    assert.match(formatDriftReport(report), /merchant_risk_score\s+psi\s+\d+\.\d+\s+0\.2000\s+\S+\s+DRIFTING since 2026-03-01T00:30:00Z; up: mean 0\.2\d\d \(training 0\.126, \+0\.1\d+, \+1\.\d sd\)/);
+  });
+
+  it('a change that began before the range read is "since before", not cut at the range', () => {
+    const { sampler, events } = stream(25, 8, (event, window) => {
+      if (window >= 2) event.amount = (event.amount as number) * 4;
+    });
+    const rangeStart = scenario.start + 4 * scenario.windowMs;
+    const monitor = new DriftMonitor(loadProfile(PROFILE_PATH), { ...options(scenario, 'offline'), rangeStart });
+    // Scores are fed by the event time they carry, like predictions read back from the topic:
+    // those of events before the range must not make windows of their own.
+    feed(monitor, events, () => sampler.score());
+    for (const event of events) monitor.observeScore(event.event_time as number, sampler.score());
+    monitor.finish();
+    const report = monitor.report();
+    assert.equal(report.windowsEvaluated, 4);
+    assert.equal(report.windowsSkipped, 0, 'no window of predictions without events');
+    const amount = report.columns.find((c) => c.column === 'amount')?.measures.find((m) => m.measure === 'psi');
+    assert.equal(amount?.since, rangeStart);
+    assert.equal(amount?.sinceBefore, true);
+    assert.match(formatDriftReport(report), /amount\s+psi\s.*DRIFTING since before 2026-03-01T00:40:00Z/);
+  });
+
+  it('reads profiles without the new fields: equal-width score bins, the labelled share at 0.5, no null rate', () => {
+    const profile = parseProfile(
+      {
+        features: { amount: { type: 'numeric', bin_edges: [1, 2], bin_shares: [0.3, 0.3, 0.4] } },
+        prediction: { bin_edges: [0, 0.5, 1], bin_shares: [0.9, 0.1], label_1_share: 0.1 },
+      },
+      'old.json',
+    );
+    assert.equal(profile.features[0]?.nullShare, 0);
+    assert.equal(profile.prediction?.quantileEdges, undefined);
+    assert.equal(profile.prediction?.positiveRates.get(0.5), 0.1);
+    const monitor = new DriftMonitor(profile, { ...options(scenario, 'offline'), positiveThresholds: [0.5, 0.9] });
+    assert.deepEqual(monitor.positiveThresholds, [0.5], 'no training rate at 0.9: not watched');
+  });
+
+  it('the example profile has training score quantile bins and positive rates', () => {
+    const prediction = loadProfile(PROFILE_PATH).prediction;
+    assert.ok(prediction?.quantileEdges && prediction.quantileShares);
+    // Every quantile bin holds a known share: the tail (where p1 >= 0.5 lives) has bins of its own.
+    assert.ok((prediction.quantileShares.at(-1) ?? 0) <= 0.011);
+    assert.ok(Math.abs((prediction.positiveRates.get(0.5) ?? 0) - 0.0129) < 0.002, 'held-out share >= 0.5 (103 of 8,000)');
+  });
+});
+
+describe('drift: a multi-class model, per class', () => {
+  it('flags the class whose predicted share moved, not the others', () => {
+    const windowMs = 600_000;
+    const start = Date.UTC(2026, 2, 1);
+    const profile = parseProfile(
+      {
+        model: 'three-class',
+        features: { x: { type: 'numeric', count: 100, null_count: 0, mean: 0.5, std: 0.29, bin_edges: [0.25, 0.5, 0.75], bin_shares: [0.25, 0.25, 0.25, 0.25] } },
+        prediction: { bin_edges: [0, 0.5, 1], bin_shares: [0.5, 0.5], quantile_bin_edges: [0.5], quantile_bin_shares: [0.5, 0.5], mean: 0.5, std: 0.29, class_shares: { low: 0.6, mid: 0.3, high: 0.1 } },
+      },
+      'three-class.json',
+    );
+    const monitor = new DriftMonitor(profile, { windowMs, minWindowEvents: 200, psiThreshold: 0.2, predictionPsiThreshold: 0.2, unknownRateThreshold: 0.01, positiveThresholds: [], mode: 'offline', eventTimeField: 'event_time' });
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    for (let w = 0; w < 6; w += 1) {
+      const n = 2_000;
+      const high = w >= 3 ? 0.25 : 0.1;
+      const events = Array.from({ length: n }, (_, i) => ({ event_time: start + w * windowMs + i * 100 }));
+      const x = Float32Array.from(events, () => random());
+      const scores = Float64Array.from(events, () => random());
+      const labels = events.map(() => {
+        const u = random();
+        return u < high ? 'high' : u < high + (1 - high) / 3 ? 'mid' : 'low';
+      });
+      const rows = Int32Array.from(events, (_, i) => i);
+      const chunk: ChunkObservation = {
+        from: 0,
+        events,
+        rejections: new Array(n),
+        rows,
+        features: { rowCount: n, rows, tensors: [], numeric: new Map([['x', x]]), categorical: new Map(), flags: new Map() },
+        scores,
+        labels,
+        rowRejections: new Array(n),
+      };
+      monitor.observeChunk(chunk, []);
+    }
+    monitor.finish();
+    const report = monitor.report();
+    const share = (label: string) => report.columns.find((c) => c.column === `prediction[${label}]`)?.measures.find((m) => m.measure === 'class_share');
+    assert.equal(share('high')?.since, start + 3 * windowMs, 'the class that moved from 10 % to 25 %');
+    assert.equal(share('high')?.baseline, 0.1);
+    assert.equal(share('low')?.episodes.length, 0, 'low went from 60 % to 50 %: under the 30 % change');
+    assert.equal(share('mid')?.episodes.length, 0);
+    assert.match(formatDriftReport(report), /prediction\[high\]\s+class_share\s+0\.2\d+\s+0\.3000\s+\S+\s+DRIFTING since 2026-03-01T00:30:00Z; training 10\.0 % \(\+1\d\d %\)/);
   });
 });

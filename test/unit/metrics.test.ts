@@ -154,6 +154,12 @@ describe('metrics: what one batch records', () => {
     for (const [reason, count] of byReason) assert.equal(values.get(`stream_scorer_dead_letters_total{reason="${reason}"}`), count, reason);
     assert.equal(values.get('stream_scorer_unknown_categories_total{column="channel",value="crypto_atm"}'), 1);
     assert.equal(values.get('stream_scorer_unknown_categories_total{column="country",value="ZZ"}'), 1);
+    // MISSING_FIELD dead letters per column (issue 16): one null merchant_category, one null distance.
+    assert.equal(values.get('stream_scorer_missing_fields_total{column="merchant_category"}'), 1);
+    assert.equal(values.get('stream_scorer_missing_fields_total{column="distance_from_home_km"}'), 1);
+    // The reference events lie in different hours: the latest window is one without a null.
+    assert.equal(values.get('stream_scorer_drift_missing_rate{column="distance_from_home_km"}'), 0, 'the missing rate of the latest window');
+    assert.ok(values.has('stream_scorer_drift_positive_rate{threshold="0.5"}'), 'the positive rate at the decision threshold');
 
     // Per-message histograms: every event's latency from its Kafka timestamp; one score per prediction
     // (+1 everywhere: the zoo batch of one flagged event).
