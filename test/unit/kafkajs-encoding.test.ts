@@ -462,3 +462,24 @@ describe('kafkajs producer partitioning (patched): the same partitions as kafkaj
     assert.deepStrictEqual(patched.group({ topic: 't', partitionMetadata: [], messages: [{}], partitioner: () => 0 }), {});
   });
 });
+
+describe('kafkajs request queue (patched)', () => {
+  it('schedules its idle pending-requests check without a negative delay (Node 24 warns: TimeoutNegativeWarning)', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- kafkajs' internals have no typed entry point
+    const RequestQueue = require('kafkajs/src/network/requestQueue') as new (options: Record<string, unknown>) => { scheduleCheckPendingRequests(): void; throttleCheckTimeoutId: NodeJS.Timeout | null };
+    const noop = (): void => undefined;
+    const logger = { debug: noop, info: noop, warn: noop, error: noop, namespace: () => logger };
+    const queue = new RequestQueue({ instrumentationEmitter: { emit: noop }, maxInFlightRequests: 1, requestTimeout: 1000, enforceRequestTimeout: false, clientId: 'test', broker: 'b:1', logger });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      queue.scheduleCheckPendingRequests(); // nothing pending, not throttled: throttledUntil - now < 0
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('warning', onWarning);
+      if (queue.throttleCheckTimeoutId) clearTimeout(queue.throttleCheckTimeoutId);
+    }
+    assert.deepEqual(warnings.filter((name) => name === 'TimeoutNegativeWarning'), []);
+  });
+});
