@@ -10,17 +10,16 @@ import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
-import { type RunningService, SERVICE_VERSION, startService } from '../../src/service';
-import { createLogger } from '../../src/telemetry/logger';
+import { type RunningService } from '../../src/service';
 import { startTelemetry } from '../../src/telemetry/sdk';
-import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
+import { type Monitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
 import { type TestTopics, createTestTopics, produce, testKafka } from '../support/kafka';
 import { PREDICTION_SCHEMA, ROOT } from '../support/model';
 import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_DIR, STORE_MODEL_PATH, storeCases } from '../support/feature-store';
 import { samples } from '../support/prometheus';
 import { sleep } from '../support/processes';
-import { scorerConfig, waitFor } from '../support/scorer';
+import { waitFor, startMonitoredScorer } from '../support/scorer';
 
 /*
  * Issue 15, faults of the online feature store, on a real broker and a real Redis
@@ -106,7 +105,6 @@ function messages(cases: readonly StoreCase[], from: number): { key: Buffer; val
 
 describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
   const kafka = testKafka();
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn');
   const running: { service: RunningService; monitoring: Monitoring }[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'store-faults-'));
   let client: Redis;
@@ -150,7 +148,7 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
   }
 
   async function start(topics: TestTopics, env: Record<string, string>): Promise<{ service: RunningService; monitoring: Monitoring }> {
-    const config = scorerConfig(topics, {
+    const { service, monitoring } = await startMonitoredScorer(topics, {
       MODEL_PATH: STORE_MODEL_PATH,
       INPUT_SCHEMA: STORE_INPUT_SCHEMA,
       FEATURE_STORE_ADDRESS: `127.0.0.1:${REDIS_PORT}`,
@@ -160,8 +158,6 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
       RETRY_BACKOFF_MAX_MS: '500',
       ...env,
     });
-    const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
-    const service = await startService(config, logger, monitoring.observer);
     running.push({ service, monitoring });
     return { service, monitoring };
   }

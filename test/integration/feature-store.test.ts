@@ -7,15 +7,14 @@ import avro from 'avsc';
 import { Redis } from 'ioredis';
 import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
-import { type RunningService, SERVICE_VERSION, startService } from '../../src/service';
-import { createLogger } from '../../src/telemetry/logger';
-import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
+import { type RunningService } from '../../src/service';
+import { type Monitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
 import { type TestTopics, collect, createTestTopics, headerText, produce, testKafka } from '../support/kafka';
 import { ROOT, PREDICTION_SCHEMA } from '../support/model';
 import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, storeCases } from '../support/feature-store';
 import { samples } from '../support/prometheus';
-import { scorerConfig, waitFor } from '../support/scorer';
+import { waitFor, startMonitoredScorer } from '../support/scorer';
 
 /**
  * Issue 15 on a real broker and a real Redis (Debian's redis-server, run by scripts/redis.sh on
@@ -62,7 +61,6 @@ function messages(cases: readonly StoreCase[], from = 0): { key: Buffer; value: 
 
 describe('integration: features from Redis (issue 15)', () => {
   const kafka = testKafka();
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn');
   const running: { service: RunningService; monitoring: Monitoring }[] = [];
 
   before(() => {
@@ -77,7 +75,7 @@ describe('integration: features from Redis (issue 15)', () => {
   });
 
   async function start(topics: TestTopics, env: Record<string, string> = {}): Promise<{ service: RunningService; monitoring: Monitoring }> {
-    const config = scorerConfig(topics, {
+    const { service, monitoring } = await startMonitoredScorer(topics, {
       MODEL_PATH: STORE_MODEL_PATH,
       INPUT_SCHEMA: STORE_INPUT_SCHEMA,
       FEATURE_STORE_ADDRESS: `127.0.0.1:${REDIS_PORT}`,
@@ -88,8 +86,6 @@ describe('integration: features from Redis (issue 15)', () => {
       FEATURE_STORE_BREAKER_OPEN_MS: '500',
       ...env,
     });
-    const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
-    const service = await startService(config, logger, monitoring.observer);
     running.push({ service, monitoring });
     return { service, monitoring };
   }

@@ -6,15 +6,14 @@ import { after, describe, it } from 'node:test';
 import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
 import type { SourceMessage } from '../../src/records';
-import { type RunningService, SERVICE_VERSION, startService } from '../../src/service';
+import { type RunningService } from '../../src/service';
 import { loadSchema } from '../../src/stages/decode';
-import { createLogger } from '../../src/telemetry/logger';
-import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
+import { type Monitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
 import { type TestTopics, brokers, createTestTopics, testKafka, topicEnv } from '../support/kafka';
 import { MODEL_PATH, PREDICTION_SCHEMA, ROOT } from '../support/model';
 import { spawnScorer } from '../support/processes';
-import { scorerConfig, waitFor } from '../support/scorer';
+import { waitFor, startMonitoredScorer } from '../support/scorer';
 import { metricMatching } from '../support/prometheus';
 import { sendTraffic } from '../support/traffic';
 
@@ -121,10 +120,7 @@ describe('integration: model hot swap', () => {
   });
 
   async function start(topics: TestTopics, env: Record<string, string>): Promise<{ service: RunningService; monitoring: Monitoring }> {
-    const config = scorerConfig(topics, { HEALTH_PORT: '0', CONSUMER_MAX_BYTES_PER_PARTITION: '16384', ...env });
-    const logger = createLogger(config.logLevel);
-    const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
-    const service = await startService(config, logger, monitoring.observer);
+    const { service, monitoring } = await startMonitoredScorer(topics, { HEALTH_PORT: '0', CONSUMER_MAX_BYTES_PER_PARTITION: '16384', ...env });
     monitoring.setReloader(() => service.reload('admin'));
     started.push({ service, monitoring });
     return { service, monitoring };

@@ -7,14 +7,13 @@ import type { Kafka } from 'kafkajs';
 import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
 import type { SourceMessage } from '../../src/records';
-import { type RunningService, SERVICE_VERSION, startService } from '../../src/service';
+import { type RunningService } from '../../src/service';
 import { loadSchema } from '../../src/stages/decode';
-import { createLogger } from '../../src/telemetry/logger';
-import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
+import { type Monitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
 import { type TestTopics, brokers, committedAtLeast, createTestTopics, endOffsets, testKafka } from '../support/kafka';
 import { MODEL_PATH, PREDICTION_SCHEMA } from '../support/model';
-import { scorerConfig } from '../support/scorer';
+import { startMonitoredScorer } from '../support/scorer';
 import { metricMatching } from '../support/prometheus';
 import { sendTraffic } from '../support/traffic';
 
@@ -88,10 +87,7 @@ describe('integration: shadow (challenger) scoring', () => {
   });
 
   async function start(topics: TestTopics, env: Record<string, string>): Promise<{ service: RunningService; monitoring: Monitoring }> {
-    const config = scorerConfig(topics, { HEALTH_PORT: '0', CONSUMER_MAX_BYTES_PER_PARTITION: '16384', MODEL_RELOAD_WATCH: 'false', MODEL_RELOAD_POLL_MS: '0', ...env });
-    const logger = createLogger(config.logLevel);
-    const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
-    const service = await startService(config, logger, monitoring.observer);
+    const { service, monitoring } = await startMonitoredScorer(topics, { HEALTH_PORT: '0', CONSUMER_MAX_BYTES_PER_PARTITION: '16384', MODEL_RELOAD_WATCH: 'false', MODEL_RELOAD_POLL_MS: '0', ...env });
     started.push({ service, monitoring });
     return { service, monitoring };
   }

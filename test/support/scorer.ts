@@ -1,6 +1,7 @@
 import type { Config } from '../../src/config/schema';
-import { type RunningService, startService } from '../../src/service';
+import { type RunningService, SERVICE_VERSION, startService } from '../../src/service';
 import { createLogger } from '../../src/telemetry/logger';
+import { type Monitoring, startMonitoring } from '../../src/telemetry/monitoring';
 import { type Telemetry, startTelemetry } from '../../src/telemetry/sdk';
 import type { TestTopics } from './kafka';
 import { brokers } from './kafka';
@@ -25,6 +26,20 @@ export async function startScorer(topics: TestTopics, env: Record<string, string
   const config = scorerConfig(topics, env);
   telemetry ??= startTelemetry({ serviceName: 'stream-scorer-test', serviceVersion: '0', otlpEndpoint: config.otlpEndpoint });
   return startService(config, createLogger(config.logLevel));
+}
+
+export interface MonitoredScorer {
+  readonly service: RunningService;
+  readonly monitoring: Monitoring;
+}
+
+/** The service with its health, metrics and drift server, wired as main.ts wires them (the monitoring's observer fed by the service). */
+export async function startMonitoredScorer(topics: TestTopics, env: Record<string, string> = {}): Promise<MonitoredScorer> {
+  const config = scorerConfig(topics, env);
+  const logger = createLogger(config.logLevel);
+  const monitoring = await startMonitoring(config, logger, SERVICE_VERSION);
+  const service = await startService(config, logger, monitoring.observer);
+  return { service, monitoring };
 }
 
 export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
