@@ -12,7 +12,7 @@
  * BENCH_LIVE_SECONDS (15), BENCH_ROWS (python-passthrough,ceiling,python-peer,scorer,scorer-eos,naive),
  * BENCH_SCORER_ENV (JSON of extra service settings), BENCH_PROFILE=1 (--cpu-prof of the stream-scorer
  * throughput row; BENCH_PROFILE_ROWS=ceiling,scorer for others),
- * BENCH_LATENCY=0 (throughput only), BENCH_HALF_RATE (pins the "50 %" rate), BENCH_LABEL (a word in the results file name).
+ * BENCH_LATENCY=0 (throughput only), BENCH_FULL_LOAD=0 (with BENCH_HALF_RATE: the paced phase only), BENCH_HALF_RATE (pins the "50 %" rate), BENCH_LABEL (a word in the results file name).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { scanTopic } from '../src/kafka/scan';
 import type { SourceMessage } from '../src/records';
 import { SERVICE_NODE_FLAGS } from '../src/runtime';
 import { loadSchema } from '../src/stages/decode';
-import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, brokers, createTopics, deleteTopics, describeMachine, loadAverage, quantile, sleep } from './common';
+import { INPUT_SCHEMA, PREDICTION_SCHEMA, ROOT, benchKafka, brokers, createTopics, deleteTopics, busyShare, describeMachine, loadAverage, machineCpu, quantile, sleep } from './common';
 import { type Comparison, compareRows } from './compare-rows';
 import type { RowMode, RowResult, RowSpec } from './row';
 
@@ -207,6 +207,8 @@ interface Latency {
   readonly offered: number;
   /** The row's event-loop delay p99 during this phase (Node rows). */
   readonly eventLoopDelayP99Ms?: number;
+  /** Share of the machine's CPU (all cores: row, load generator, broker) in use over the measured window. */
+  readonly machineBusy: number;
 }
 
 async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number, cap?: number): Promise<Latency> {
@@ -220,7 +222,13 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
   await sleep(1_500);
   // The naive row only ever handles its first events (cap): measured from the start.
   const since = cap === undefined ? Date.now() + WARMUP_SECONDS * 1000 : 0;
+  let cpuAtSince = machineCpu();
+  const warm = setTimeout(() => {
+    cpuAtSince = machineCpu();
+  }, Math.max(0, since - Date.now()));
   const loaded = await load({ topic: input, durationMs: (WARMUP_SECONDS + LIVE_SECONDS) * 1000, rate, seed: 7 });
+  clearTimeout(warm);
+  const machineBusy = busyShare(cpuAtSince, machineCpu());
   row.expect(cap === undefined ? loaded.sent : Math.min(cap, loaded.sent));
   const result = await row.result;
   const { fromInput, fromEvent } = await latencies(kafka, input, t.output, COPIES.has(mode), since);
@@ -233,6 +241,7 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
     rate: result.eventsPerSecond,
     offered: loaded.sent / loaded.seconds,
     eventLoopDelayP99Ms: result.eventLoopDelayP99Ms,
+    machineBusy,
   };
 }
 
@@ -295,10 +304,11 @@ async function main(): Promise<void> {
   // The naive row cannot keep up with either load: it is measured on its first events only.
   const capOf = (mode: RowMode): number | undefined => (mode === 'naive' ? Math.round((throughput.get('naive')?.eventsPerSecond ?? 1000) * 5) : undefined);
   if (LATENCY) {
-    for (const mode of ROWS) {
+    // BENCH_FULL_LOAD=0 (with BENCH_HALF_RATE): only the paced phase, for A/B runs of settings.
+    for (const mode of env.BENCH_FULL_LOAD === '0' && env.BENCH_HALF_RATE ? [] : ROWS) {
       const f = await livePhase(kafka, mode, `${mode}.full`, 0, capOf(mode));
       full.set(mode, f);
-      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s, row ${fmt(f.rate)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
+      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s, row ${fmt(f.rate)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms, machine CPU busy ${fmt(f.machineBusy * 100)} %; load ${loadAverage()}`);
     }
     const sustained = full.get('scorer')?.rate;
     if (!env.BENCH_HALF_RATE && sustained !== undefined && Number.isFinite(sustained)) half = Math.round(sustained / 2);
@@ -306,7 +316,7 @@ async function main(): Promise<void> {
       const cap = capOf(mode);
       const h = await livePhase(kafka, mode, `${mode}.half`, half, cap);
       halfLatency.set(mode, h);
-      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${ms(h.eventLoopDelayP99Ms)} ms; load ${loadAverage()}`);
+      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${ms(h.eventLoopDelayP99Ms)} ms, machine CPU busy ${fmt(h.machineBusy * 100)} %; load ${loadAverage()}`);
     }
   }
 
@@ -314,8 +324,8 @@ async function main(): Promise<void> {
   const scorer = throughput.get('scorer');
   const naive = throughput.get('naive');
   const lines: string[] = [];
-  lines.push('| row | events/s | CPU s / 1k events | peak RSS MB | event-loop delay p99 / max ms (throughput run) | e2e p50 / p95 / p99 ms at full load | e2e p50 / p95 / p99 ms at 50 % | same at 50 %, from event creation | event-loop delay p99 ms at 50 % | load avg (start → end of row) |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| row | events/s | CPU s / 1k events | peak RSS MB | event-loop delay p99 / max ms (throughput run) | e2e p50 / p95 / p99 ms at full load | e2e p50 / p95 / p99 ms at 50 % | same at 50 %, from event creation | event-loop delay p99 ms at 50 % | machine CPU busy at 50 % (all processes) | load avg (start → end of row) |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const mode of ROWS) {
     const r = throughput.get(mode);
     if (!r) continue;
@@ -330,7 +340,7 @@ async function main(): Promise<void> {
       'python-peer': 'Python peer (confluent-kafka + fastavro + onnxruntime, batched)',
       'python-passthrough': 'librdkafka passthrough (confluent-kafka consume → produce)',
     }[mode];
-    lines.push(`| ${label} | ${fmt(r.eventsPerSecond)} | ${r.cpuSecondsPer1k.toFixed(3)} | ${r.peakRssMb.toFixed(0)} | ${ms(r.eventLoopDelayP99Ms)} / ${ms(r.eventLoopDelayMaxMs, 0)} | ${lat(f)} | ${lat(h)} | ${lat(h?.fromEvent)} | ${ms(h?.eventLoopDelayP99Ms)} | ${r.load} |`);
+    lines.push(`| ${label} | ${fmt(r.eventsPerSecond)} | ${r.cpuSecondsPer1k.toFixed(3)} | ${r.peakRssMb.toFixed(0)} | ${ms(r.eventLoopDelayP99Ms)} / ${ms(r.eventLoopDelayMaxMs, 0)} | ${lat(f)} | ${lat(h)} | ${lat(h?.fromEvent)} | ${ms(h?.eventLoopDelayP99Ms)} | ${h ? `${fmt(h.machineBusy * 100)} %` : 'n/a'} | ${r.load} |`);
   }
   const ratioCeiling = scorer && ceiling ? scorer.eventsPerSecond / ceiling.eventsPerSecond : Number.NaN;
   const ratioNaive = scorer && naive ? scorer.eventsPerSecond / naive.eventsPerSecond : Number.NaN;
@@ -367,7 +377,7 @@ async function main(): Promise<void> {
     '',
     `- Input: ${EVENTS} pre-produced 20-field Avro events (schemas/payment-event.avsc), 10 % bad (unknown category, missing field, NaN/∞, corrupt bytes: dead-lettered), ${3} partitions; the naive row reads a ${NAIVE_EVENTS}-event slice made the same way. Model: models/card-fraud (100-tree GBM).`,
     '- Every row reads the same pre-produced topic with a fresh consumer group from the start and writes to fresh output topics; one row at a time, each its own process.',
-    '- events/s: inputs whose outputs are acknowledged, from the first fetched batch to the last acknowledgement (the commit of the last batch follows). CPU s / 1k events: process.cpuUsage over the same span. Peak RSS: process.resourceUsage().maxRSS of the row process. Event-loop delay: perf_hooks.monitorEventLoopDelay (10 ms resolution) over the same span.',
+    '- events/s: inputs whose outputs are acknowledged, from the first fetched batch to the last acknowledgement (the commit of the last batch follows). CPU s / 1k events: process.cpuUsage over the same span. Peak RSS: process.resourceUsage().maxRSS of the row process. Event-loop delay: how late the 10 ms timer of perf_hooks.monitorEventLoopDelay fired, over the same span (the interval it records minus the 10 ms resolution, bench/event-loop.ts; an idle loop reads 0).',
     `- End-to-end latency: a separate producer process writes fresh events to a fresh input topic for ${WARMUP_SECONDS} + ${LIVE_SECONDS} s, each with event_time = the moment it was created; only events that entered the broker after the first ${WARMUP_SECONDS} s (warm-up: JIT, first ONNX runs, connections) are measured. Input and output topics use message.timestamp.type=LogAppendTime, so each record's Kafka timestamp is the broker's append time (the acks=all ack follows it within the same request on this single broker). Latency ("e2e") = output append time − the event's Kafka timestamp (its input append time), for every prediction (ceiling: every copied event), read back after the row finished; "from event creation" = output append time − event_time, which adds the load generator's own client-side queueing on this shared 2-core machine. "Full load": the producer sends as fast as it can alongside the row (queueing included when the row is slower than the producer). "50 %": paced at ${fmt(half)} events/s, half the rate stream-scorer (at-least-once) sustained in its full-load phase, with the load generator beside it on the same machine${env.BENCH_HALF_RATE ? ' (pinned by BENCH_HALF_RATE)' : ''}.`,
     '- The naive row cannot sustain either load: its latency is over its first 5 s worth of events, and says how far behind it falls.',
     '- Python rows (bench/python/, their own process, the venv of scripts/python-check-env.sh with bench/python/requirements.txt): the peer is what a good engineer would write instead of stream-scorer with confluent-kafka + fastavro + onnxruntime (consume(num_messages=5000) batches, fastavro decode, the same contract checks, one session.run per batch on 1 intra-op thread, fastavro encode, the same keys and headers, dead letters with the same reason headers, idempotent acks=all producer, a batch committed once all its records are acknowledged); the passthrough is its librdkafka limit (consume → produce the same key, bytes and headers, same commit discipline). Their CPU is getrusage(RUSAGE_SELF) (every thread: librdkafka, onnxruntime), peak RSS ru_maxrss, over the same span; they have no event loop (n/a).',

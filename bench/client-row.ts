@@ -17,7 +17,7 @@
  * Protocol with the parent: BENCH_CLIENT_ROW (JSON), IPC messages { ready } and { result }.
  */
 import { createRequire } from 'node:module';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { eventLoopDelay } from './event-loop';
 import type { Message as PlatformaticMessage, MessageToProduce as PlatformaticMessageToProduce } from '@platformatic/kafka';
 import { brokers } from './common';
 
@@ -52,7 +52,7 @@ const expected = spec.expected;
 let done = 0;
 let firstAt = 0;
 let cpuAtFirst: NodeJS.CpuUsage | undefined;
-const eld = monitorEventLoopDelay({ resolution: 10 });
+const eld = eventLoopDelay();
 let finish: () => void = () => undefined;
 const finished = new Promise<void>((resolve) => (finish = resolve));
 let result: ClientRowResult | undefined;
@@ -80,8 +80,8 @@ function complete(): void {
     cpuSeconds,
     cpuSecondsPer1k: (cpuSeconds / done) * 1000,
     peakRssMb: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
-    eventLoopDelayP99Ms: eld.percentile(99) / 1e6,
-    eventLoopDelayMaxMs: eld.max / 1e6,
+    eventLoopDelayP99Ms: eld.percentileMs(99),
+    eventLoopDelayMaxMs: eld.maxMs(),
   };
   finish();
 }

@@ -134,6 +134,24 @@ export function describeMachine(): Record<string, string> {
   };
 }
 
+/** Jiffies of the whole machine since boot (Linux /proc/stat); undefined elsewhere. */
+export function machineCpu(): { busy: number; total: number } | undefined {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    // idle and iowait are not busy
+    return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of all cores' time the machine was busy between two machineCpu() readings. */
+export function busyShare(from: ReturnType<typeof machineCpu>, to: ReturnType<typeof machineCpu>): number {
+  if (!from || !to || to.total === from.total) return Number.NaN;
+  return (to.busy - from.busy) / (to.total - from.total);
+}
+
 export function loadAverage(): string {
   return loadavg()
     .map((l) => l.toFixed(2))

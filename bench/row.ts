@@ -12,7 +12,7 @@
  *
  * Measured from the first fetched batch until `expected` inputs have their outputs acknowledged.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { eventLoopDelay } from './event-loop';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, brokers } from './common';
 
@@ -49,7 +49,7 @@ let expected = spec.expected ?? Number.POSITIVE_INFINITY;
 let done = 0;
 let firstAt = 0;
 let cpuAtFirst: NodeJS.CpuUsage | undefined;
-const eld = monitorEventLoopDelay({ resolution: 10 });
+const eld = eventLoopDelay();
 let finish: () => void = () => undefined;
 const finished = new Promise<void>((resolve) => {
   finish = resolve;
@@ -97,8 +97,8 @@ function complete(): void {
     cpuSeconds,
     cpuSecondsPer1k: (cpuSeconds / done) * 1000,
     peakRssMb: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
-    eventLoopDelayP99Ms: eld.percentile(99) / 1e6,
-    eventLoopDelayMaxMs: eld.max / 1e6,
+    eventLoopDelayP99Ms: eld.percentileMs(99),
+    eventLoopDelayMaxMs: eld.maxMs(),
   };
   finish();
 }
@@ -236,7 +236,7 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
+    partitionsConsumedConcurrently: naive ? 1 : config.partitionsConcurrently,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
       fetched();

@@ -502,6 +502,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         fromBeginning: config.startFrom === 'earliest',
         maxBytesPerPartition: config.maxBytesPerPartition,
         maxWaitMs: config.maxWaitMs,
+        partitionsConcurrently: config.partitionsConcurrently,
         sessionTimeoutMs: config.sessionTimeoutMs,
         readCommitted: true,
         confirmMembershipByCommit: writer.guarantee === 'at-least-once',

@@ -20,6 +20,12 @@ export interface ConsumerOptions {
    * commit of the batch's first offset. Not for exactly-once, whose offsets go in transactions.
    */
   readonly confirmMembershipByCommit: boolean;
+  /**
+   * Batches of different partitions of one fetch handled at once (kafkajs'
+   * partitionsConsumedConcurrently); one partition's batches are always handled in order. While
+   * one batch waits for its acknowledgements, the next is decoded and scored.
+   */
+  readonly partitionsConcurrently: number;
 }
 
 export interface BatchContext {
@@ -153,17 +159,23 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
   // on the same coordinator connection, with the generation they were acknowledged in.
   consumer.on(consumer.events.REBALANCING, () => commits.flush());
   let stopping = false;
-  let inBatch: Promise<void> = Promise.resolve();
+  const inBatches = new Set<Promise<void>>();
 
   await consumer.connect();
   await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
+    partitionsConsumedConcurrently: options.partitionsConcurrently,
     eachBatch: (payload: EachBatchPayload) => {
-      inBatch = eachBatch(payload);
-      return inBatch;
+      const handling = eachBatch(payload);
+      const tracked = handling.then(
+        () => undefined,
+        () => undefined,
+      );
+      inBatches.add(tracked);
+      void tracked.then(() => inBatches.delete(tracked));
+      return handling;
     },
   });
 
@@ -236,9 +248,9 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
   return {
     done,
     async stop() {
-      // The batch in hand finishes and its commit is answered before this member leaves the group.
+      // The batches in hand finish and their commits are answered before this member leaves the group.
       stopping = true;
-      await inBatch.catch(() => undefined);
+      while (inBatches.size > 0) await Promise.all([...inBatches]);
       await commits.settled();
       await consumer.disconnect();
       settle?.resolve();

@@ -130,27 +130,45 @@ const BASE_PRODUCER = {
   maxInFlightRequests: 1,
 } as const;
 
+/**
+ * Idempotent producers, one per batch being written: batches of different partitions handled at
+ * once (CONSUMER_CONCURRENT_PARTITIONS) write in parallel, so a slow acknowledgement holds up
+ * only its own batch, not the ones queued behind it on a shared producer (kafkajs' idempotent
+ * producer allows one request in flight). One partition's batches are written one after the
+ * other, each acknowledged before the next begins, so any producer keeps their order. The pool
+ * holds at most as many producers as batches were ever written at once.
+ */
 class AtLeastOnceWriter implements OutputWriter {
   readonly guarantee = 'at-least-once';
-  private producer: Producer | undefined;
+  private readonly idle: Producer[] = [];
+  private readonly busy = new Set<Producer>();
 
   constructor(
     private readonly kafka: Kafka,
     private readonly options: WriterOptions,
   ) {}
 
-  private async connected(): Promise<Producer> {
-    if (!this.producer) {
-      const producer = this.kafka.producer({
-        ...BASE_PRODUCER,
-        // Finite, so a send that keeps failing fails the batch (nothing committed) and the
-        // consumer retries it with a fresh producer instead of hanging in one forever.
-        retry: { retries: this.options.retries, initialRetryTime: 200, maxRetryTime: 5_000 },
-      });
-      await producer.connect();
-      this.producer = producer;
+  private async checkOut(): Promise<Producer> {
+    const reused = this.idle.pop();
+    if (reused) {
+      this.busy.add(reused);
+      return reused;
     }
-    return this.producer;
+    const producer = this.kafka.producer({
+      ...BASE_PRODUCER,
+      // Finite, so a send that keeps failing fails the batch (nothing committed) and the
+      // consumer retries it with a fresh producer instead of hanging in one forever.
+      retry: { retries: this.options.retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    this.busy.add(producer);
+    try {
+      await producer.connect();
+    } catch (error) {
+      this.busy.delete(producer);
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
+    return producer;
   }
 
   async claim(): Promise<undefined> {
@@ -160,23 +178,32 @@ class AtLeastOnceWriter implements OutputWriter {
   async write(_position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void> {
     const requests = produceRequests(batches, maxRequestBytes(this.options.maxMessageBytes));
     if (requests.length > 0) {
-      const producer = await this.connected();
-      // One request at a time: the idempotent producer keeps them in order (maxInFlightRequests 1).
-      for (const topicMessages of requests) await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      const producer = await this.checkOut();
+      try {
+        // One request at a time: the idempotent producer keeps them in order (maxInFlightRequests 1).
+        for (const topicMessages of requests) await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      } catch (error) {
+        // After an error the producer's state is not trusted: the retry starts from a fresh one.
+        this.busy.delete(producer);
+        await producer.disconnect().catch(() => undefined);
+        throw error;
+      }
+      this.busy.delete(producer);
+      this.idle.push(producer);
     }
     beforeCommit?.();
   }
 
-  async reset(): Promise<void> {
-    const producer = this.producer;
-    this.producer = undefined;
-    await producer?.disconnect().catch(() => undefined);
-  }
+  /** A failed write has already dropped its producer; the others are fine. */
+  async reset(): Promise<void> {}
 
   async retain(): Promise<void> {}
 
   async disconnect(): Promise<void> {
-    await this.reset();
+    const producers = [...this.idle, ...this.busy];
+    this.idle.length = 0;
+    this.busy.clear();
+    await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
   }
 }
 
@@ -218,7 +245,8 @@ export async function addOffsets(transaction: Pick<Transaction, 'sendOffsets'>, 
 class ExactlyOnceWriter implements OutputWriter {
   readonly guarantee = 'exactly-once';
   private readonly producers = new Map<string, Producer>();
-  private admin: Admin | undefined;
+  // Shared by the claims of partitions handled at once: connected once.
+  private admin: Promise<Admin> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -245,11 +273,22 @@ class ExactlyOnceWriter implements OutputWriter {
     await probe.abort();
     this.producers.set(key, producer);
     // Only now is the committed offset final: a zombie can no longer commit past it.
-    this.admin ??= this.kafka.admin();
-    await this.admin.connect();
-    const [offsets] = await this.admin.fetchOffsets({ groupId: this.options.consumerGroup, topics: [topic] });
+    const admin = await this.connectedAdmin();
+    const [offsets] = await admin.fetchOffsets({ groupId: this.options.consumerGroup, topics: [topic] });
     const committed = offsets?.partitions.find((p) => p.partition === partition)?.offset;
     return committed !== undefined && committed !== '-1' ? committed : undefined;
+  }
+
+  private connectedAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      const connecting = admin.connect().then(() => admin);
+      this.admin = connecting;
+      connecting.catch(() => {
+        if (this.admin === connecting) this.admin = undefined;
+      });
+    }
+    return this.admin;
   }
 
   async write(position: InputPosition, batches: readonly OutputBatch[], beforeCommit?: () => void): Promise<void> {
@@ -291,7 +330,9 @@ class ExactlyOnceWriter implements OutputWriter {
       const [topic, partition] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
       await this.reset(topic, partition);
     }
-    await this.admin?.disconnect().catch(() => undefined);
+    const admin = this.admin;
+    this.admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 }
 
