@@ -15,7 +15,9 @@ test('an idle event loop reads a delay near 0 ms, not the 10 ms sampling interva
   eld.enable();
   await sleep(400);
   eld.disable();
-  assert.ok(eld.percentileMs(99) < 3, `idle p99 ${eld.percentileMs(99)} ms`);
+  // The median, not a tail: test files run side by side and a busy machine delays some samples.
+  // Read as the raw interval it would be at least 10 ms.
+  assert.ok(eld.percentileMs(50) < 5, `idle median ${eld.percentileMs(50)} ms`);
 });
 
 test('a loop blocked for 60 ms reads about 60 ms at its maximum', async () => {
