@@ -644,8 +644,9 @@ function stackFrames(error: unknown): string | undefined {
 /** Waits up to `ms`, heartbeating so a long wait does not cost the group membership. */
 async function pause(ms: number, context: BatchContext): Promise<void> {
   const until = Date.now() + ms;
-  while (Date.now() < until && context.isRunning()) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, until - Date.now())));
+  for (let left = ms; left > 0 && context.isRunning(); left = until - Date.now()) {
+    // One reading of the clock per turn: two could put the delay below 0 (Node 24 warns).
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, left)));
     await context.heartbeat().catch(() => undefined);
   }
 }
