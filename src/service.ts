@@ -275,6 +275,8 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   const attempts = new Map<string, number>();
   const defects = new DefectAttempts(config.defectMaxAttempts);
   let batchesWritten = 0;
+  // Events of the batches being written right now (one per partition handled at once).
+  let eventsBeingWritten = 0;
 
   let registryWaits = 0;
   /**
@@ -414,20 +416,26 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         outputs.push({ topic: shadow.topic, records: shadowBatch.processed.predictions });
         shadowCarried = true;
       }
-      await writer.write(
-        { topic, partition, nextOffset: (BigInt(last.offset) + 1n).toString() },
-        outputs,
-        () => {
-          batchesWritten += 1;
-          if (batchesWritten === config.failpointKillBeforeCommit) {
-            // Written synchronously: the process dies on the next line, before pino's pipe drains.
-            // uncommitted_events: what a restart reads again (this batch and earlier ones whose commit is unanswered).
-            const uncommitted = messages.length + context.uncommittedEvents();
-            writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGKILL between produce and commit', topic, partition, batch: batchesWritten, events: messages.length, uncommitted_events: uncommitted })}\n`);
-            process.kill(process.pid, 'SIGKILL');
-          }
-        },
-      );
+      eventsBeingWritten += messages.length;
+      try {
+        await writer.write(
+          { topic, partition, nextOffset: (BigInt(last.offset) + 1n).toString() },
+          outputs,
+          () => {
+            batchesWritten += 1;
+            if (batchesWritten === config.failpointKillBeforeCommit) {
+              // Written synchronously: the process dies on the next line, before pino's pipe drains.
+              // uncommitted_events: what a restart reads again (the batches being written, this one
+              // included, and earlier ones whose commit is unanswered).
+              const uncommitted = eventsBeingWritten + context.uncommittedEvents();
+              writeSync(2, `${JSON.stringify({ level: 'warn', msg: 'failpoint: SIGKILL between produce and commit', topic, partition, batch: batchesWritten, events: messages.length, uncommitted_events: uncommitted })}\n`);
+              process.kill(process.pid, 'SIGKILL');
+            }
+          },
+        );
+      } finally {
+        eventsBeingWritten -= messages.length;
+      }
     } catch (error) {
       processed?.finish(error as Error);
       shadowBatch?.processed.finish(error as Error);
