@@ -207,6 +207,8 @@ interface Latency {
   readonly offered: number;
   /** The row's event-loop delay p99 during this phase (Node rows). */
   readonly eventLoopDelayP99Ms?: number;
+  /** The row's garbage collections during this phase (Node rows). */
+  readonly gc?: { readonly minor: number; readonly minorMs: number; readonly major: number; readonly majorMs: number; readonly majorMaxMs: number };
   /** Share of the machine's CPU (all cores: row, load generator, broker) in use over the measured window. */
   readonly machineBusy: number;
 }
@@ -241,6 +243,7 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
     rate: result.eventsPerSecond,
     offered: loaded.sent / loaded.seconds,
     eventLoopDelayP99Ms: result.eventLoopDelayP99Ms,
+    ...(result.gc ? { gc: result.gc } : {}),
     machineBusy,
   };
 }
@@ -249,6 +252,9 @@ async function livePhase(kafka: Kafka, mode: RowMode, tag: string, rate: number,
 const COPIES = new Set<RowMode>(['ceiling', 'python-passthrough']);
 
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+/** A Node row's garbage collections, for the progress lines. */
+const gcText = (gc: Latency['gc']): string =>
+  gc ? ` GC ${gc.major} full (${gc.majorMs.toFixed(0)} ms, longest ${gc.majorMaxMs.toFixed(1)}) and ${gc.minor} scavenges (${gc.minorMs.toFixed(0)} ms),` : '';
 /** An event-loop delay, or n/a for a Python row (no event loop). */
 const ms = (n: number | undefined, digits = 1): string => (n === undefined ? 'n/a' : n.toFixed(digits));
 
@@ -308,7 +314,7 @@ async function main(): Promise<void> {
     for (const mode of env.BENCH_FULL_LOAD === '0' && env.BENCH_HALF_RATE ? [] : ROWS) {
       const f = await livePhase(kafka, mode, `${mode}.full`, 0, capOf(mode));
       full.set(mode, f);
-      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s, row ${fmt(f.rate)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms, machine CPU busy ${fmt(f.machineBusy * 100)} %; load ${loadAverage()}`);
+      out(`latency ${mode} at full load (producer ${fmt(f.offered)} ev/s, row ${fmt(f.rate)} ev/s): p50 ${fmt(f.p50)} p95 ${fmt(f.p95)} p99 ${fmt(f.p99)} ms (from event creation: ${fmt(f.fromEvent.p50)} / ${fmt(f.fromEvent.p95)} / ${fmt(f.fromEvent.p99)}) over ${f.count} outputs, ELD p99 ${ms(f.eventLoopDelayP99Ms)} ms,${gcText(f.gc)} machine CPU busy ${fmt(f.machineBusy * 100)} %; load ${loadAverage()}`);
     }
     const sustained = full.get('scorer')?.rate;
     if (!env.BENCH_HALF_RATE && sustained !== undefined && Number.isFinite(sustained)) half = Math.round(sustained / 2);
@@ -316,7 +322,7 @@ async function main(): Promise<void> {
       const cap = capOf(mode);
       const h = await livePhase(kafka, mode, `${mode}.half`, half, cap);
       halfLatency.set(mode, h);
-      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${ms(h.eventLoopDelayP99Ms)} ms, machine CPU busy ${fmt(h.machineBusy * 100)} %; load ${loadAverage()}`);
+      out(`latency ${mode} at ${fmt(half)} ev/s (50 % of stream-scorer max): p50 ${fmt(h.p50)} p95 ${fmt(h.p95)} p99 ${fmt(h.p99)} ms (from event creation: ${fmt(h.fromEvent.p50)} / ${fmt(h.fromEvent.p95)} / ${fmt(h.fromEvent.p99)}) over ${h.count} outputs, ELD p99 ${ms(h.eventLoopDelayP99Ms)} ms,${gcText(h.gc)} machine CPU busy ${fmt(h.machineBusy * 100)} %; load ${loadAverage()}`);
     }
   }
 

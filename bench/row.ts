@@ -12,6 +12,7 @@
  *
  * Measured from the first fetched batch until `expected` inputs have their outputs acknowledged.
  */
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { eventLoopDelay } from './event-loop';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { INPUT_SCHEMA, MODEL_PATH, PREDICTION_SCHEMA, brokers } from './common';
@@ -42,6 +43,8 @@ export interface RowResult {
   /** Node rows only: a Python row has no event loop to measure. */
   readonly eventLoopDelayP99Ms?: number;
   readonly eventLoopDelayMaxMs?: number;
+  /** Node rows: garbage collections over the same span (minor = scavenges, major = mark-compacts), count and total pause ms. */
+  readonly gc?: { readonly minor: number; readonly minorMs: number; readonly major: number; readonly majorMs: number; readonly majorMaxMs: number };
 }
 
 const spec = JSON.parse(process.env.BENCH_ROW ?? '{}') as RowSpec;
@@ -50,6 +53,20 @@ let done = 0;
 let firstAt = 0;
 let cpuAtFirst: NodeJS.CpuUsage | undefined;
 const eld = eventLoopDelay();
+const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0, majorMaxMs: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      gc.minor += 1;
+      gc.minorMs += entry.duration;
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.major += 1;
+      gc.majorMs += entry.duration;
+      gc.majorMaxMs = Math.max(gc.majorMaxMs, entry.duration);
+    }
+  }
+});
 let finish: () => void = () => undefined;
 const finished = new Promise<void>((resolve) => {
   finish = resolve;
@@ -81,12 +98,14 @@ function fetched(): void {
   firstAt = performance.now();
   cpuAtFirst = process.cpuUsage();
   eld.enable();
+  gcObserver.observe({ entryTypes: ['gc'] });
 }
 
 function complete(): void {
   if (result) return;
   const seconds = (performance.now() - firstAt) / 1000;
   eld.disable();
+  gcObserver.disconnect();
   const cpu = process.cpuUsage(cpuAtFirst);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   result = {
@@ -99,6 +118,7 @@ function complete(): void {
     peakRssMb: (process.resourceUsage().maxRSS * 1024) / 2 ** 20,
     eventLoopDelayP99Ms: eld.percentileMs(99),
     eventLoopDelayMaxMs: eld.maxMs(),
+    gc: { ...gc },
   };
   finish();
 }
