@@ -169,12 +169,8 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     partitionsConsumedConcurrently: options.partitionsConcurrently,
     eachBatch: (payload: EachBatchPayload) => {
       const handling = eachBatch(payload);
-      const tracked = handling.then(
-        () => undefined,
-        () => undefined,
-      );
+      const tracked: Promise<void> = handling.catch(() => undefined).finally(() => inBatches.delete(tracked));
       inBatches.add(tracked);
-      void tracked.then(() => inBatches.delete(tracked));
       return handling;
     },
   });

@@ -164,11 +164,16 @@ class AtLeastOnceWriter implements OutputWriter {
     try {
       await producer.connect();
     } catch (error) {
-      this.busy.delete(producer);
-      await producer.disconnect().catch(() => undefined);
+      await this.drop(producer);
       throw error;
     }
     return producer;
+  }
+
+  /** After an error a producer's state is not trusted: the retry starts from a fresh one. */
+  private async drop(producer: Producer): Promise<void> {
+    this.busy.delete(producer);
+    await producer.disconnect().catch(() => undefined);
   }
 
   async claim(): Promise<undefined> {
@@ -183,9 +188,7 @@ class AtLeastOnceWriter implements OutputWriter {
         // One request at a time: the idempotent producer keeps them in order (maxInFlightRequests 1).
         for (const topicMessages of requests) await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       } catch (error) {
-        // After an error the producer's state is not trusted: the retry starts from a fresh one.
-        this.busy.delete(producer);
-        await producer.disconnect().catch(() => undefined);
+        await this.drop(producer);
         throw error;
       }
       this.busy.delete(producer);
