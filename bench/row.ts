@@ -12,6 +12,9 @@
  *
  * Measured from the first fetched batch until `expected` inputs have their outputs acknowledged.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { eventLoopDelay } from './event-loop';
 import type { IHeaders, Kafka, KafkaMessage } from 'kafkajs';
@@ -67,6 +70,22 @@ const gcObserver = new PerformanceObserver((list) => {
     }
   }
 });
+// BENCH_HEAP_PROFILE_DIR: a sampling heap profile of everything allocated over the measured span,
+// including what the GCs collected (the young generation's churn is what costs scavenges), so
+// bench/profile-top.ts can rank allocation sites by bytes. BENCH_HEAP_PROFILE_YOUNG=0 leaves out
+// what scavenges collected: what remains survived the young generation, that is, was promoted.
+const heapProfileDir = process.env.BENCH_HEAP_PROFILE_DIR;
+const heapSession = heapProfileDir ? new Session() : undefined;
+const inspect = (method: string, params?: object): Promise<unknown> =>
+  new Promise((resolve, reject) => heapSession?.post(method, params, (error, answer) => (error ? reject(error) : resolve(answer))));
+async function writeHeapProfile(): Promise<void> {
+  if (!heapSession || !heapProfileDir || firstAt === 0) return;
+  const { profile } = (await inspect('HeapProfiler.stopSampling')) as { profile: unknown };
+  mkdirSync(heapProfileDir, { recursive: true });
+  const file = join(heapProfileDir, `${spec.mode}-${new Date().toISOString().replace(/[:.]/g, '-')}.heapprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  process.stderr.write(`bench row ${spec.mode}: heap profile ${file}\n`);
+}
 let finish: () => void = () => undefined;
 const finished = new Promise<void>((resolve) => {
   finish = resolve;
@@ -99,6 +118,10 @@ function fetched(): void {
   cpuAtFirst = process.cpuUsage();
   eld.enable();
   gcObserver.observe({ entryTypes: ['gc'] });
+  if (heapSession) {
+    heapSession.connect();
+    void inspect('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.BENCH_HEAP_PROFILE_YOUNG !== '0' });
+  }
 }
 
 function complete(): void {
@@ -149,7 +172,7 @@ async function runScorer(): Promise<() => Promise<void>> {
   const { loadConfig } = await import('../src/config/load');
   const config = loadConfig(serviceEnv());
   const { tuneHeap } = await import('../src/runtime');
-  tuneHeap(config.heapGrowingPercent); // as src/main.ts
+  tuneHeap(config); // as src/main.ts
   // As src/main.ts: the SDK first, then the modules that load kafkajs.
   const { startTelemetry } = await import('../src/telemetry/sdk');
   const telemetry = startTelemetry({ serviceName: config.serviceName, serviceVersion: '0.1.0', otlpEndpoint: config.otlpEndpoint });
@@ -187,12 +210,13 @@ async function runScorer(): Promise<() => Promise<void>> {
   };
 }
 
-async function consumerFor(kafka: Kafka, sessionTimeoutMs: number, maxBytesPerPartition: number, maxWaitMs: number) {
+async function consumerFor(kafka: Kafka, sessionTimeoutMs: number, maxBytesPerPartition: number, maxBytesPerFetch: number, maxWaitMs: number) {
   const consumer = kafka.consumer({
     groupId: spec.group,
     sessionTimeout: sessionTimeoutMs,
     heartbeatInterval: Math.max(1_000, Math.floor(sessionTimeoutMs / 10)),
     maxBytesPerPartition,
+    maxBytes: maxBytesPerFetch,
     maxWaitTimeInMs: maxWaitMs,
     allowAutoTopicCreation: false,
     readUncommitted: false,
@@ -211,7 +235,7 @@ async function runBare(naive: boolean): Promise<() => Promise<void>> {
   const kafka = new Kafka({ clientId: `bench-${spec.mode}`, brokers: brokers(), logLevel: logLevel.WARN });
   const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const consumer = await consumerFor(kafka, config.sessionTimeoutMs, config.maxBytesPerPartition, config.maxWaitMs);
+  const consumer = await consumerFor(kafka, config.sessionTimeoutMs, config.maxBytesPerPartition, config.maxBytesPerFetch ?? config.maxBytesPerPartition, config.maxWaitMs);
 
   const { OffsetCommits } = await import('../src/kafka/offset-commits');
   const { produceRequests } = await import('../src/kafka/output-writer');
@@ -293,6 +317,7 @@ async function main(): Promise<void> {
   if (spec.mode.startsWith('python-')) throw new Error(`${spec.mode} is a Python row (bench/python/), started by bench/bench.ts`);
   const stop = spec.mode === 'scorer' || spec.mode === 'scorer-eos' ? await runScorer() : await runBare(spec.mode === 'naive');
   await finished;
+  await writeHeapProfile();
   await stop();
   send({ result });
   process.disconnect?.();

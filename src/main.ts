@@ -106,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
 
   const runtime = runtimeWarning();
   if (runtime) logger.warn({ node_version: process.versions.node }, runtime);
-  tuneHeap(config.heapGrowingPercent);
+  tuneHeap(config);
   const missing = missingNodeFlags();
   if (missing.length > 0) {
     logger.warn({ missing_node_flags: missing }, `started without ${missing.join(' ')}: expect about 100 MB more peak RSS; npm start and npm run demo pass them, or set NODE_OPTIONS="${SERVICE_NODE_FLAGS.join(' ')}"`);

@@ -40,6 +40,8 @@ export function missingNodeFlags(execArgv: readonly string[] = process.execArgv,
  * it sets the next limit, so a runtime flag works here (unlike the young generation's size), and
  * it is one validated setting (HEAP_GROWING_PERCENT) rather than a flag NODE_OPTIONS refuses.
  */
-export function tuneHeap(heapGrowingPercent: number): void {
-  if (heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
+export function tuneHeap(settings: { readonly heapGrowingPercent: number; readonly heapPretenuring: boolean }): void {
+  if (settings.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${settings.heapGrowingPercent}`);
+  // V8 reads this at each GC when it weighs an allocation site's survivors, so it applies from here on.
+  if (!settings.heapPretenuring) setFlagsFromString('--no-allocation-site-pretenuring');
 }

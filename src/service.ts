@@ -509,6 +509,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         topics: config.inputTopics,
         fromBeginning: config.startFrom === 'earliest',
         maxBytesPerPartition: config.maxBytesPerPartition,
+        ...(config.maxBytesPerFetch === undefined ? {} : { maxBytesPerFetch: config.maxBytesPerFetch }),
         maxWaitMs: config.maxWaitMs,
         partitionsConcurrently: config.partitionsConcurrently,
         sessionTimeoutMs: config.sessionTimeoutMs,

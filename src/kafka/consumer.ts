@@ -6,11 +6,22 @@ import { classifyKafkaError } from './errors';
 import { type LostMembershipReason, Membership, type MembershipLoss, lostMembershipReason } from './membership';
 import { OffsetCommits, type PartitionOffset } from './offset-commits';
 
+/**
+ * kafkajs keeps every batch of a fetch until the last one is handled, so the fetch's size, not
+ * only a partition's, bounds what is held at once (and promoted to the old generation when it
+ * outlives a young-generation GC): one partition's worth unless CONSUMER_MAX_BYTES says otherwise.
+ */
+export function fetchLimits(options: Pick<ConsumerOptions, 'maxBytesPerPartition' | 'maxBytesPerFetch'>): { maxBytesPerPartition: number; maxBytes: number } {
+  return { maxBytesPerPartition: options.maxBytesPerPartition, maxBytes: options.maxBytesPerFetch ?? options.maxBytesPerPartition };
+}
+
 export interface ConsumerOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
   readonly fromBeginning: boolean;
   readonly maxBytesPerPartition: number;
+  /** Over all partitions of one broker; default maxBytesPerPartition (CONSUMER_MAX_BYTES). */
+  readonly maxBytesPerFetch?: number;
   readonly maxWaitMs: number;
   readonly sessionTimeoutMs: number;
   readonly readCommitted: boolean;
@@ -97,6 +108,7 @@ export async function startBatchConsumer(kafka: Kafka, options: ConsumerOptions,
     heartbeatInterval,
     maxBytesPerPartition: options.maxBytesPerPartition,
     maxWaitTimeInMs: options.maxWaitMs,
+    maxBytes: options.maxBytesPerFetch ?? options.maxBytesPerPartition,
     allowAutoTopicCreation: false,
     readUncommitted: !options.readCommitted,
     // A broker that goes away comes back: restart the consumer after broker and network errors.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -39,5 +40,23 @@ describe("the service's Node flags", () => {
     assert.deepEqual(missingNodeFlags([], ''), [...SERVICE_NODE_FLAGS]);
     assert.deepEqual(missingNodeFlags([...SERVICE_NODE_FLAGS], ''), []);
     assert.deepEqual(missingNodeFlags([], `--max-old-space-size=256 ${SERVICE_NODE_FLAGS.join(' ')}`), []);
+  });
+});
+
+describe('tuneHeap', () => {
+  // V8 prints each allocation site's pretenuring decision with these flags.
+  const decisions = (mode: 'on' | 'off'): { tenured: number; output: string } => {
+    const script = join(__dirname, '..', 'support', 'pretenuring-workload.ts');
+    const run = spawnSync(process.execPath, ['--trace-pretenuring', '--trace-pretenuring-statistics', '--max-semi-space-size=8', '--import', 'tsx', script, mode], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /kept \d+/);
+    return { tenured: (run.stdout.match(/=> tenure/g) ?? []).length, output: run.stdout.slice(0, 2000) };
+  };
+  it('turns allocation-site pretenuring off unless HEAP_PRETENURING asks for it', () => {
+    // The same allocations: pretenured with the setting on (so the workload does trigger it), never with it off.
+    const on = decisions('on');
+    assert.ok(on.tenured > 0, `with HEAP_PRETENURING=true V8 pretenures the workload's site:\n${on.output}`);
+    const off = decisions('off');
+    assert.equal(off.tenured, 0, `no site is pretenured by default:\n${off.output}`);
   });
 });
