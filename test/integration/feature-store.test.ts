@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
-import { Redis } from 'ioredis';
 import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
 import { type RunningService } from '../../src/service';
@@ -12,7 +11,7 @@ import { type Monitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
 import { type TestTopics, collect, createTestTopics, headerText, produce, testKafka } from '../support/kafka';
 import { ROOT, PREDICTION_SCHEMA } from '../support/model';
-import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, storeCases } from '../support/feature-store';
+import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, seedStore, storeCases } from '../support/feature-store';
 import { samples } from '../support/prometheus';
 import { waitFor, startMonitoredScorer } from '../support/scorer';
 
@@ -46,14 +45,7 @@ function metric(text: string, name: string, labels: Record<string, string> = {})
   return sum;
 }
 
-async function seed(cases: readonly StoreCase[], skip: ReadonlySet<string> = new Set()): Promise<void> {
-  const client = new Redis({ host: '127.0.0.1', port: Number(REDIS_PORT), lazyConnect: true, maxRetriesPerRequest: 1 });
-  await client.connect();
-  const pipeline = client.pipeline();
-  for (const c of cases) for (const [key, hash] of Object.entries(c.hashes)) if (!skip.has(key)) pipeline.hset(key, hash);
-  await pipeline.exec();
-  await client.quit();
-}
+const seed = (cases: readonly StoreCase[], skip: ReadonlySet<string> = new Set()): Promise<void> => seedStore({ host: '127.0.0.1', port: Number(REDIS_PORT) }, cases, skip);
 
 function messages(cases: readonly StoreCase[], from = 0): { key: Buffer; value: Buffer }[] {
   return cases.map((c, i) => ({ key: Buffer.from(`k${from + i}`), value: eventType.toBuffer(c.event) }));

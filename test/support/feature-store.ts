@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
 import { ROOT } from './model';
 import { zooReference } from './zoo';
 
@@ -45,4 +46,14 @@ export function storeCases(prefix: string, updatedAt: number = Date.now()): Stor
       riskScore: merchant.risk_score,
     };
   });
+}
+
+/** Writes the cases' hashes into Redis (all but the `skip` keys), in one pipeline. */
+export async function seedStore(options: RedisOptions, cases: readonly StoreCase[], skip: ReadonlySet<string> = new Set()): Promise<void> {
+  const client = new Redis({ lazyConnect: true, maxRetriesPerRequest: 1, ...options });
+  await client.connect();
+  const pipeline = client.pipeline();
+  for (const c of cases) for (const [key, hash] of Object.entries(c.hashes)) if (!skip.has(key)) pipeline.hset(key, hash);
+  await pipeline.exec();
+  await client.quit();
 }

@@ -9,7 +9,7 @@ import { ServiceError } from '../../src/errors';
 import { CircuitBreaker } from '../../src/features/store/breaker';
 import { type BatchLookup, FeatureStore, FeatureStoreUnavailableError, type KeyRequest } from '../../src/features/store/lookup';
 import { STORE_ROOT, type StorePlan, parseKeyTemplate, planStore, renderKey } from '../../src/features/store/plan';
-import { createRedisLookup, redisSettings } from '../../src/features/store/redis';
+import { createRedisLookup, redisFailureHint, redisSettings } from '../../src/features/store/redis';
 import { validateManifest } from '../../src/model/manifest';
 import { readContract } from '../../src/model/contract';
 import { H } from '../../src/output/headers';
@@ -289,6 +289,31 @@ describe('feature store: the Redis client without Redis', () => {
       await Promise.race([redis.close(), new Promise((r) => setTimeout(r, 500))]);
     }
   });
+});
+
+describe('feature store: what to check when Redis refuses for good', () => {
+  // The errors as ioredis and Node's TLS give them (seen against redis-server 7 in test/integration/feature-store-secure.test.ts).
+  const cases: [Error & { code?: string }, RegExp | undefined][] = [
+    [new Error('WRONGPASS invalid username-password pair or user is disabled.'), /FEATURE_STORE_PASSWORD_FILE/],
+    [new Error('NOAUTH Authentication required.'), /FEATURE_STORE_PASSWORD_FILE/],
+    [new Error("NOPERM this user has no permissions to run the 'hmget' command"), /ACL/],
+    [Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), /FEATURE_STORE_TLS_CA_FILE/],
+    [Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), /FEATURE_STORE_TLS_CA_FILE/],
+    [Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), /FEATURE_STORE_ADDRESS/],
+    [Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' }), /validity/],
+    [new Error('403D:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:rec_layer_s3.c:918:SSL alert number 116\n'), /FEATURE_STORE_TLS_CERT_FILE and FEATURE_STORE_TLS_KEY_FILE/],
+    [new Error('C0:error:0A00010B:SSL routines:ssl3_get_record:wrong version number'), /FEATURE_STORE_TLS=true/],
+    // Down or slow is not a setting to fix: no hint.
+    [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6380'), { code: 'ECONNREFUSED' }), undefined],
+    [new Error('Command timed out'), undefined],
+  ];
+  for (const [error, hint] of cases) {
+    it(`${error.message.slice(0, 60)}`, () => {
+      const text = redisFailureHint(error);
+      if (hint) assert.match(text ?? '', hint);
+      else assert.equal(text, undefined);
+    });
+  }
 });
 
 describe('feature store: settings', () => {

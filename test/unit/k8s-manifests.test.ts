@@ -68,7 +68,7 @@ interface Container {
 }
 interface Volume {
   name: string;
-  secret?: { secretName: string };
+  secret?: { secretName: string; optional?: boolean };
   configMap?: { name: string };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
   [type: string]: unknown;
@@ -566,7 +566,8 @@ describe('Kubernetes manifests (k8s/): rendered with kustomize, validated offlin
       assert.equal(m.sasl, data.KAFKA_SASL_MECHANISM?.replace('scram-sha-', 'scram_sha').replace('plain', 'plaintext'), `${target}: same SASL mechanism`);
       const auth = find(objects, 'TriggerAuthentication', trigger.authenticationRef?.name ?? '');
       const secretNames = new Set(((auth.spec as { secretTargetRef: { name: string }[] }).secretTargetRef ?? []).map((r) => r.name));
-      const mounted = (scorer(objects).pod.volumes ?? []).filter((v) => v.secret).map((v) => v.secret?.secretName);
+      // The optional feature-store Secret is the scorer's alone; KEDA reads the Kafka one.
+      const mounted = (scorer(objects).pod.volumes ?? []).filter((v) => v.secret && !v.secret.optional).map((v) => v.secret?.secretName);
       assert.deepEqual([...secretNames], mounted, `${target}: KEDA authenticates with the scorer's Secret`);
     }
   });

@@ -57,6 +57,28 @@ export function redisSettings(config: Config, read: FileReader = (path) => readF
   );
 }
 
+/**
+ * What to check when Redis refuses us for good rather than for now: credentials, the ACL, the
+ * certificates. The store stays "unavailable" (a `wait` feature holds the batch, nothing is lost),
+ * but the message in the log and in /readyz names the setting to fix instead of only Redis's words.
+ */
+export function redisFailureHint(error: Error & { code?: string }): string | undefined {
+  const text = `${error.code ?? ''} ${error.message}`;
+  if (/WRONGPASS|NOAUTH|invalid username-password/i.test(text)) return 'Redis refused the credentials: check FEATURE_STORE_PASSWORD_FILE (and FEATURE_STORE_USERNAME_FILE for an ACL user)';
+  if (/NOPERM/.test(text)) return "the Redis user may not run HMGET on these keys: check the user's ACL (commands and key patterns)";
+  if (/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE/i.test(text)) return "Redis's certificate is not signed by a trusted CA: check FEATURE_STORE_TLS_CA_FILE";
+  if (/ALTNAME_INVALID|Hostname\/IP does not match/i.test(text)) return "Redis's certificate does not name FEATURE_STORE_ADDRESS's host: use the name in the certificate";
+  if (/CERT_HAS_EXPIRED|CERT_NOT_YET_VALID/i.test(text)) return "Redis's certificate is outside its validity period";
+  if (/CERTIFICATE_REQUIRED|certificate required/i.test(text)) return 'Redis wants a client certificate: set FEATURE_STORE_TLS_CERT_FILE and FEATURE_STORE_TLS_KEY_FILE';
+  if (/WRONG_VERSION_NUMBER|packet length too long|wrong version number/i.test(text)) return 'the TLS handshake got no TLS answer: is FEATURE_STORE_TLS=true pointed at a port without TLS?';
+  return undefined;
+}
+
+function unavailableMessage(settings: RedisSettings, error: Error): string {
+  const hint = redisFailureHint(error);
+  return `feature store ${settings.host}:${settings.port}: ${error.message.trim()}${hint ? ` (${hint})` : ''}`;
+}
+
 export interface RedisLookup {
   readonly lookup: BatchLookup;
   close(): Promise<void>;
@@ -107,7 +129,7 @@ export function createRedisLookup(settings: RedisSettings, onError: (error: Erro
     } catch (error) {
       if (error instanceof FeatureStoreUnavailableError) throw error;
       const timedOut = /timed? ?out/i.test((error as Error).message);
-      throw new FeatureStoreUnavailableError(`feature store ${settings.host}:${settings.port}: ${(error as Error).message}`, timedOut ? 'timeout' : 'error', { cause: error });
+      throw new FeatureStoreUnavailableError(unavailableMessage(settings, error as Error), timedOut ? 'timeout' : 'error', { cause: error });
     } finally {
       clearTimeout(timer);
       abort.abort();
@@ -117,7 +139,7 @@ export function createRedisLookup(settings: RedisSettings, onError: (error: Erro
       const fields = (requests[i] as { fields: readonly string[] }).fields;
       // A key of another type holds no feature hash: for this entity, nothing is stored.
       if (error && /^WRONGTYPE/.test(error.message)) return fields.map(() => null);
-      if (error) throw new FeatureStoreUnavailableError(`feature store ${settings.host}:${settings.port}: ${error.message}`, 'error', { cause: error });
+      if (error) throw new FeatureStoreUnavailableError(unavailableMessage(settings, error), 'error', { cause: error });
       return (value as (string | null)[]).map((v) => (typeof v === 'string' ? v : null));
     });
   };
