@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type AddressInfo, type Socket, createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { trace } from '@opentelemetry/api';
@@ -12,6 +14,8 @@ import { STORE_ROOT, type StorePlan, parseKeyTemplate, planStore, renderKey } fr
 import { createRedisLookup, redisFailureHint, redisSettings } from '../../src/features/store/redis';
 import { validateManifest } from '../../src/model/manifest';
 import { readContract } from '../../src/model/contract';
+import { DriftMonitor } from '../../src/monitor/drift';
+import { loadProfile } from '../../src/monitor/profile';
 import { H } from '../../src/output/headers';
 import { processBatch } from '../../src/pipeline';
 import type { SourceMessage } from '../../src/records';
@@ -19,7 +23,7 @@ import { prepare } from '../../src/service';
 import { enrichBatch } from '../../src/stages/enrich';
 import { createLogger } from '../../src/telemetry/logger';
 import { startTelemetry } from '../../src/telemetry/sdk';
-import { STORE_INPUT_SCHEMA, STORE_MODEL_PATH, storeCases } from '../support/feature-store';
+import { STORE_INPUT_SCHEMA, STORE_MODEL_DIR, STORE_MODEL_PATH, storeCases } from '../support/feature-store';
 import { PREDICTION_SCHEMA, testConfig } from '../support/model';
 
 /** A store in a Map: every call recorded, so tests see what one batch asked for. */
@@ -422,3 +426,45 @@ describe('feature store: the enrich span', () => {
   });
 });
 
+
+describe('feature store: drift covers store features like event features', () => {
+  it('a store that starts serving other values (merchant risk scores all high) drifts on merchant_risk_score from that window on; the event columns and the other store feature stay quiet', async () => {
+    const prepared = await prepare(testConfig({ MODEL_PATH: STORE_MODEL_PATH, INPUT_SCHEMA: STORE_INPUT_SCHEMA, EVENT_TIME_FIELD: '', SCORE_BATCH_MAX_EVENTS: '500' }), createLogger('silent'));
+    const profile = loadProfile(join(STORE_MODEL_DIR, 'profile.json'));
+    assert.ok(profile.features.some((f) => f.name === 'merchant_risk_score'), "the store model's profile covers its store features");
+    const windowMs = 600_000;
+    const start = Date.UTC(2026, 2, 1);
+    const monitor = new DriftMonitor(profile, { windowMs, minWindowEvents: 200, psiThreshold: 0.2, predictionPsiThreshold: 1e9, unknownRateThreshold: 0.01, mode: 'offline', eventTimeField: '', now: () => start + 86_400_000 });
+    const cases = storeCases('drift-');
+    const type = avro.Type.forSchema(JSON.parse(readFileSync(STORE_INPUT_SCHEMA, 'utf8')) as avro.Schema);
+    const honest = new Map<string, Record<string, string>>();
+    for (const c of cases) for (const [key, hash] of Object.entries(c.hashes)) honest.set(key, { ...hash });
+    // The aggregate job breaks: from the third window on every merchant reads as high risk.
+    const broken = new Map(honest);
+    for (const c of cases) broken.set(c.merchantKey, { risk_score: String(0.6 + (c.riskScore % 0.1)) });
+    const store = { lookup: mapLookup(honest).lookup };
+    const feature = new FeatureStore((requests) => store.lookup(requests), { failureThreshold: 3, openMs: 1_000 });
+    for (let w = 0; w < 5; w += 1) {
+      if (w === 2) store.lookup = mapLookup(broken).lookup;
+      // Each window: the 200 held-out events five times, spread over the window.
+      const messages: SourceMessage[] = [];
+      for (let r = 0; r < 5; r += 1) {
+        for (const [i, c] of cases.entries()) {
+          const at = start + w * windowMs + Math.floor(((r * cases.length + i) / (5 * cases.length)) * windowMs);
+          messages.push({ topic: 'in', partition: 0, offset: String(messages.length), key: null, value: type.toBuffer(c.event), headers: {}, timestamp: String(at) });
+        }
+      }
+      const processed = await processBatch({ ...prepared, store: feature, tracer: trace.getTracer('test') }, messages);
+      processed.finish();
+      assert.equal(processed.deadLetters.length, 0);
+      for (const chunk of processed.observation.chunks) monitor.observeChunk(chunk, messages);
+    }
+    monitor.finish();
+    const report = monitor.report();
+    const psiOf = (column: string) => report.columns.find((c) => c.column === column)?.measures.find((m) => m.measure === 'psi');
+    const risk = psiOf('merchant_risk_score');
+    assert.ok(risk?.drifting, `merchant_risk_score drifts: ${JSON.stringify(risk)}`);
+    assert.equal(risk?.since, start + 2 * windowMs, 'since the window the store changed');
+    for (const column of ['card_txn_count_24h', 'amount', 'account_age_days', 'distance_km']) assert.equal(psiOf(column)?.drifting, false, `${column} stays quiet: ${JSON.stringify(psiOf(column))}`);
+  });
+});
