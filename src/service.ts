@@ -32,6 +32,7 @@ import type { Logger } from './telemetry/logger';
 import type { ServiceObserver } from './telemetry/observer';
 import { spansExported } from './telemetry/span-export';
 import { ServiceStats } from './telemetry/stats';
+import { PartitionWaits, waitBackoffMs } from './waits';
 
 export interface RunningService {
   readonly stats: ServiceStats;
@@ -278,7 +279,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
   // Events of the batches being written right now (one per partition handled at once).
   let eventsBeingWritten = 0;
 
-  let registryWaits = 0;
+  const registryWaits = new PartitionWaits();
   /**
    * Fetches the writer schemas the batch names and has not seen. An unavailable registry is not
    * the events' fault: the batch waits (backoff, nothing dead-lettered or committed) and is
@@ -290,24 +291,25 @@ export async function startService(config: Config, logger: Logger, observer?: Se
       await prepareDecoder(current.decoder, messages.map((m) => m.value));
     } catch (error) {
       if (!isRegistryUnavailable(error)) throw error;
-      registryWaits += 1;
+      const attempt = registryWaits.failed(topic, partition);
       stats.retries += 1;
       observer?.retried(topic, partition, 'registry');
       observer?.registry({ waiting: true, error: error.message });
-      const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** Math.min(registryWaits, 16)) * (0.5 + Math.random() / 2);
-      logger.warn({ topic, partition, attempt: registryWaits, wait_ms: Math.round(waitMs), registry: error.url, error: error.message }, 'schema registry unavailable: the batch waits and is retried (nothing dead-lettered, nothing committed past it)');
+      const waitMs = waitBackoffMs(attempt, config.retryBackoffMaxMs);
+      logger.warn({ topic, partition, attempt, wait_ms: Math.round(waitMs), registry: error.url, error: error.message }, 'schema registry unavailable: the batch waits and is retried (nothing dead-lettered, nothing committed past it)');
       await pause(waitMs, context);
       return false;
     }
-    if (registryWaits > 0) {
-      logger.info({ attempts: registryWaits }, 'schema registry available again');
-      registryWaits = 0;
-      observer?.registry({ waiting: false });
-    }
+    registryBack(registryWaits.succeeded(topic, partition));
     return true;
   };
+  const registryBack = (recovered: { attempts: number } | undefined): void => {
+    if (!recovered) return;
+    logger.info({ attempts: recovered.attempts }, 'schema registry available again');
+    observer?.registry({ waiting: false });
+  };
 
-  let storeWaits = 0;
+  const storeWaits = new PartitionWaits();
   /**
    * A feature whose policy is `unavailable: wait` could not be looked up: as with the schema
    * registry, not the events' fault. The batch waits (backoff, nothing dead-lettered or
@@ -315,13 +317,19 @@ export async function startService(config: Config, logger: Logger, observer?: Se
    */
   const storeWait = async (messages: readonly SourceMessage[], error: Error, context: BatchContext): Promise<void> => {
     const { topic, partition } = messages[0] as SourceMessage;
-    storeWaits += 1;
+    const attempt = storeWaits.failed(topic, partition);
     stats.retries += 1;
     observer?.retried(topic, partition, 'feature-store');
     observer?.featureStore?.({ waiting: true, error: error.message });
-    const waitMs = Math.min(config.retryBackoffMaxMs, 200 * 2 ** Math.min(storeWaits, 16)) * (0.5 + Math.random() / 2);
-    logger.warn({ topic, partition, attempt: storeWaits, wait_ms: Math.round(waitMs), feature_store: config.featureStoreAddress, error: error.message }, 'feature store unavailable: the batch waits and is retried (nothing dead-lettered, nothing committed past it)');
+    const waitMs = waitBackoffMs(attempt, config.retryBackoffMaxMs);
+    logger.warn({ topic, partition, attempt, wait_ms: Math.round(waitMs), feature_store: config.featureStoreAddress, error: error.message }, 'feature store unavailable: the batch waits and is retried (nothing dead-lettered, nothing committed past it)');
     await pause(waitMs, context);
+  };
+
+  const storeBack = (recovered: { attempts: number } | undefined): void => {
+    if (!recovered) return;
+    logger.info({ attempts: recovered.attempts }, 'feature store available again');
+    observer?.featureStore?.({ waiting: false });
   };
 
   /**
@@ -389,11 +397,7 @@ export async function startService(config: Config, logger: Logger, observer?: Se
           return 'retry';
         }
       }
-      if (storeWaits > 0) {
-        logger.info({ attempts: storeWaits }, 'feature store available again');
-        storeWaits = 0;
-        observer?.featureStore?.({ waiting: false });
-      }
+      storeBack(storeWaits.succeeded(topic, partition));
       // Scored: the session is no longer needed by this batch (a swapped-out one may be released).
       lease.release();
       // The challenger scores the same messages; it never throws, and decides nothing.
@@ -521,6 +525,9 @@ export async function startService(config: Config, logger: Logger, observer?: Se
         onJoin: (assignment) => {
           logger.info({ group: config.groupId, assignment: Object.fromEntries(assignment) }, 'joined consumer group');
           void writer.retain(assignment);
+          // A batch that waited for the registry or the store on a partition now gone waits no more.
+          registryBack(registryWaits.retain(assignment));
+          storeBack(storeWaits.retain(assignment));
           observer?.joined(assignment);
         },
         onCommitFailed: (error, offsets) => {
