@@ -145,8 +145,10 @@ export type ServiceErrorCode =
   | 'KAFKA_AUTH_FAILED'
   /** A batch failed DEFECT_MAX_ATTEMPTS times with an error that is neither a broker nor a network error and could not be isolated to a record. */
   | 'INTERNAL_DEFECT'
-  /** The schema registry could not be asked within STARTUP_TIMEOUT_MS at start-up. */
-  | 'REGISTRY_UNAVAILABLE';
+  /** The schema registry could not be asked within STARTUP_TIMEOUT_MS at start-up, or a batch job's batch waited for it longer than BATCH_DEPENDENCY_WAIT_MS. */
+  | 'REGISTRY_UNAVAILABLE'
+  /** A batch job's batch waited longer than BATCH_DEPENDENCY_WAIT_MS for the feature store (a feature with unavailable: wait). */
+  | 'FEATURE_STORE_UNAVAILABLE';
 
 export class ServiceError extends Error {
   constructor(

@@ -10,6 +10,7 @@ import type { Logger } from '../telemetry/logger';
 import { describeRanges, kafkaSource, rangeEvents, resolveTopicRanges } from './kafka-source';
 import { kafkaSink } from './kafka-sink';
 import type { RangeSpec } from './range';
+import { dependencyWaitFrom } from './dependency-wait';
 import { type RunOptions, runBatchJob } from './run';
 import type { BatchSummary } from './types';
 
@@ -53,7 +54,7 @@ export async function backfill(config: Config, logger: Logger, args: BackfillArg
   logger.info({ range: describeRanges(ranges), events: rangeEvents(ranges), to: args.toTopic, dead_letter: args.deadLetterTopic }, 'backfill: re-scoring a range of the input topics');
   const sink = await kafkaSink(kafka, args.toTopic, args.deadLetterTopic);
   try {
-    return await runBatchJob(deps, kafkaSource(kafka, ranges, args.idleMs !== undefined ? { idleMs: args.idleMs } : {}), sink, options);
+    return await runBatchJob(deps, kafkaSource(kafka, ranges, args.idleMs !== undefined ? { idleMs: args.idleMs } : {}), sink, { dependencyWait: dependencyWaitFrom(config, logger), ...options });
   } finally {
     // An open Redis connection would keep the process alive after the job.
     await prepared.store.close();

@@ -67,11 +67,11 @@ export function kafkaSource(kafka: Kafka, ranges: readonly TopicRange[], options
             idleMs: options.idleMs ?? 60_000,
             timeoutMs: 24 * 3600_000,
           },
-          async (messages: SourceMessage[]) => {
+          async (messages: SourceMessage[], heartbeat) => {
             // scanTopic may hand out a batch of another partition after one failed: nothing more is written.
             if (failed) throw new Error('backfill stopped after an earlier failure');
             try {
-              await onBatch(messages);
+              await onBatch(messages, heartbeat);
               done += messages.length;
             } catch (error) {
               failed = true;

@@ -1,5 +1,6 @@
 import { isFeatureStoreUnavailable } from '../features/store/lookup';
 import { isolateDefects } from '../defects';
+import { type DependencyWait, withDependencyWait } from './dependency-wait';
 import { isRegistryUnavailable } from '../formats/registry';
 import { type PipelineDeps, type ProcessedBatch, processBatch } from '../pipeline';
 import type { SourceMessage } from '../records';
@@ -10,6 +11,8 @@ export interface RunOptions {
   /** Where the progress line goes (stderr in the CLI); none: no progress. */
   readonly progress?: NodeJS.WritableStream & { readonly isTTY?: boolean };
   readonly progressIntervalMs?: number;
+  /** A registry or store outage: how long a batch waits (none: the job fails at once). */
+  readonly dependencyWait?: DependencyWait;
 }
 
 /**
@@ -28,8 +31,8 @@ export async function runBatchJob(deps: PipelineDeps, source: BatchSource, sink:
     : undefined;
   reporter?.start();
   try {
-    await source.forEachBatch(async (messages) => {
-      const processed = await processIsolated(deps, messages);
+    await source.forEachBatch(async (messages, heartbeat) => {
+      const processed = await withDependencyWait(() => processIsolated(deps, messages), options.dependencyWait, heartbeat);
       if (processed.predictions.length + processed.deadLetters.length !== messages.length) {
         processed.finish(new Error('outputs do not match inputs'));
         throw new Error(`internal: ${messages.length} events gave ${processed.predictions.length} predictions and ${processed.deadLetters.length} dead letters`);
@@ -53,13 +56,14 @@ export async function runBatchJob(deps: PipelineDeps, source: BatchSource, sink:
 /**
  * processBatch, and when it throws (a defect in the scorer, not the data), what the live service
  * does: only the record(s) it throws for become INTERNAL_ERROR dead letters, the rest is scored.
- * A registry or feature store outage (a feature with unavailable: wait) is not a defect: it fails the job.
+ * A registry or feature store outage (a feature with unavailable: wait) is not a defect: it is
+ * thrown, for the caller's dependency wait.
  */
 async function processIsolated(deps: PipelineDeps, messages: readonly SourceMessage[]): Promise<ProcessedBatch> {
   try {
     return await processBatch(deps, messages);
   } catch (defect) {
-    // Neither is a defect of a record: the job fails (run it again once the registry or store is back).
+    // Neither is a defect of a record: the batch waits for it (withDependencyWait), or the job fails.
     if (isRegistryUnavailable(defect) || isFeatureStoreUnavailable(defect)) throw defect;
     return (await isolateDefects(deps, messages, defect)).processed;
   }

@@ -12,6 +12,7 @@ import { type ContainerHeader, openContainer } from './container-read';
 import type { ContainerCodec } from './container-write';
 import { fileSink } from './file-sink';
 import { fileSource } from './file-source';
+import { dependencyWaitFrom } from './dependency-wait';
 import { type RunOptions, runBatchJob } from './run';
 import type { BatchSummary } from './types';
 
@@ -83,7 +84,7 @@ export async function scoreFile(config: Config, logger: Logger, args: ScoreFileA
     };
     logger.info({ file: input, bytes: reader.size, codec: reader.header.codec, writer_schema: reader.header.writer.name, resolved: decoder.resolver !== undefined }, 'scoring a container file');
     try {
-      return await runBatchJob(deps, fileSource(input, reader, config.maxScoreBatch), sink, options);
+      return await runBatchJob(deps, fileSource(input, reader, config.maxScoreBatch), sink, { dependencyWait: dependencyWaitFrom(config, logger), ...options });
     } finally {
       // An open Redis connection would keep the process alive after the job.
       await prepared.store.close();

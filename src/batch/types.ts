@@ -21,7 +21,8 @@ export interface BatchSource {
    * Calls onBatch with every batch, in order, waiting for each before reading on (the only
    * backpressure needed: nothing is read ahead of what is being processed).
    */
-  forEachBatch(onBatch: (messages: readonly SourceMessage[]) => Promise<void>): Promise<void>;
+  /** `heartbeat` (a Kafka source): keeps the reading consumer's group session while a batch waits. */
+  forEachBatch(onBatch: (messages: readonly SourceMessage[], heartbeat?: () => Promise<void>) => Promise<void>): Promise<void>;
   progress(): SourceProgress;
 }
 

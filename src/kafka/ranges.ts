@@ -54,7 +54,7 @@ export async function readRanges(
   topic: string,
   ranges: ReadonlyMap<number, OffsetRange>,
   options: RangeReadOptions,
-  onBatch: (messages: SourceMessage[], commit: () => Promise<void>) => Promise<void>,
+  onBatch: (messages: SourceMessage[], commit: () => Promise<void>, heartbeat: () => Promise<void>) => Promise<void>,
 ): Promise<{ complete: boolean }> {
   const pending = new Map([...ranges].map(([p, r]) => [p, r.end - 1n]));
   if (pending.size === 0) return { complete: true };
@@ -73,7 +73,7 @@ export async function readRanges(
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: async ({ batch, heartbeat }) => {
         const end = pending.get(batch.partition);
         if (end === undefined || failure) return;
         let next = nextOffset.get(batch.partition) as bigint;
@@ -93,10 +93,14 @@ export async function readRanges(
         const committed = next;
         busy = true;
         try {
-          await onBatch(messages, async () => {
-            if (options.groupId === undefined) throw new Error('readRanges: commit() without a group');
-            await consumer.commitOffsets([{ topic, partition: batch.partition, offset: committed.toString() }]);
-          });
+          await onBatch(
+            messages,
+            async () => {
+              if (options.groupId === undefined) throw new Error('readRanges: commit() without a group');
+              await consumer.commitOffsets([{ topic, partition: batch.partition, offset: committed.toString() }]);
+            },
+            heartbeat,
+          );
           nextOffset.set(batch.partition, next);
           if (done) pending.delete(batch.partition);
         } catch (error) {

@@ -21,7 +21,7 @@ export interface ScanOptions {
  * when the scan began, without keeping the records. A throwaway consumer group, nothing
  * committed, deleted afterwards. For tools (`stream-scorer drift`), not the hot path.
  */
-export async function scanTopic(kafka: Kafka, topic: string, options: ScanOptions, onBatch: (messages: SourceMessage[]) => void | Promise<void>): Promise<{ records: number; complete: boolean }> {
+export async function scanTopic(kafka: Kafka, topic: string, options: ScanOptions, onBatch: (messages: SourceMessage[], heartbeat: () => Promise<void>) => void | Promise<void>): Promise<{ records: number; complete: boolean }> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -44,13 +44,15 @@ export async function scanTopic(kafka: Kafka, topic: string, options: ScanOption
     const nextOffset = new Map<number, bigint>();
     let records = 0;
     let lastProgress = Date.now();
+    // A batch being handled (it may wait for a dependency) is progress: the scan is not idle.
+    let busy = false;
     let failure: Error | undefined;
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
       await consumer.run({
         autoCommit: false,
-        eachBatch: async ({ batch }) => {
+        eachBatch: async ({ batch, heartbeat }) => {
           const end = pending.get(batch.partition);
           if (end === undefined) return;
           // Each offset once, from the start on, even if a fetch from before the seek comes in first.
@@ -65,10 +67,14 @@ export async function scanTopic(kafka: Kafka, topic: string, options: ScanOption
           }
           nextOffset.set(batch.partition, next);
           lastProgress = Date.now();
+          busy = true;
           try {
-            if (messages.length > 0) await onBatch(messages);
+            if (messages.length > 0) await onBatch(messages, heartbeat);
           } catch (error) {
             failure = error as Error;
+          } finally {
+            busy = false;
+            lastProgress = Date.now();
           }
           records += messages.length;
           // lastOffset() counts transaction markers too, which are never handed out as messages.
@@ -81,7 +87,7 @@ export async function scanTopic(kafka: Kafka, topic: string, options: ScanOption
       const started = Date.now();
       const idleMs = options.idleMs ?? 5_000;
       const timeoutMs = options.timeoutMs ?? 600_000;
-      while (!failure && pending.size > 0 && Date.now() - lastProgress < idleMs && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, 50));
+      while (!failure && pending.size > 0 && (busy || Date.now() - lastProgress < idleMs) && Date.now() - started < timeoutMs) await new Promise((r) => setTimeout(r, 50));
     } finally {
       await consumer.disconnect();
       await admin.deleteGroups([groupId]).catch(() => undefined);

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema';
 import { createKafka } from '../kafka/client';
 import { createOutputWriter } from '../kafka/output-writer';
 import { type OffsetRange, pendingRanges, readRanges } from '../kafka/ranges';
+import { dependencyWaitFrom, withDependencyWait } from '../batch/dependency-wait';
 import { type PipelineDeps, processBatch } from '../pipeline';
 import type { OutputRecord, SourceMessage } from '../records';
 import type { Logger } from '../telemetry/logger';
@@ -144,10 +145,11 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
     transactionTimeoutMs: config.transactionTimeoutMs,
   });
   const applied = emptySummary();
+  const dependencyWait = dependencyWaitFrom(config, logger);
   let lastPrint = 0;
   try {
     applied.complete = (
-      await readRanges(kafka, topic, ranges, { groupId: group, readCommitted }, async (batch, commit) => {
+      await readRanges(kafka, topic, ranges, { groupId: group, readCommitted }, async (batch, commit, heartbeat) => {
         const now = Date.now();
         let messages = batch;
         if (writer.guarantee === 'exactly-once' && batch[0]) {
@@ -166,7 +168,8 @@ export async function runRedrive(config: Config, logger: Logger, args: RedriveAr
         const batches: { topic: string; records: OutputRecord[] }[] = [];
         let processed: Awaited<ReturnType<typeof processBatch>> | undefined;
         if (selected.length > 0 && deps) {
-          processed = await processBatch(deps, selected);
+          const ready = deps;
+          processed = await withDependencyWait(() => processBatch(ready, selected), dependencyWait, heartbeat);
           batches.push({ topic: deps.outputTopic, records: processed.predictions }, { topic: deps.deadLetterTopic, records: processed.deadLetters });
         } else if (selected.length > 0) {
           const byTopic = new Map<string, OutputRecord[]>();

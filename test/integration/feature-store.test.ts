@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
+import { backfill } from '../../src/batch/backfill';
+import { outputName, scoreFile } from '../../src/batch/score-file';
 import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
 import { type RunningService } from '../../src/service';
 import { type Monitoring } from '../../src/telemetry/monitoring';
 import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
-import { type TestTopics, collect, createTestTopics, headerText, produce, testKafka } from '../support/kafka';
-import { ROOT, PREDICTION_SCHEMA } from '../support/model';
+import { type TestTopics, collect, createTestTopics, headerText, produce, testKafka, topicEnv } from '../support/kafka';
+import { ROOT, PREDICTION_SCHEMA, testConfig } from '../support/model';
+import { readContainerFile, writeContainerFile } from '../support/container';
+import { createLogger } from '../../src/telemetry/logger';
 import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, seedStore, storeCases } from '../support/feature-store';
 import { samples } from '../support/prometheus';
 import { waitFor, startMonitoredScorer } from '../support/scorer';
@@ -24,7 +29,7 @@ import { waitFor, startMonitoredScorer } from '../support/scorer';
 const REDIS_PORT = process.env.REDIS_PORT ?? '16380';
 const REDIS_SCRIPT = join(ROOT, 'scripts/redis.sh');
 const redisEnv = { ...process.env, REDIS_PORT };
-const redis = (command: 'start' | 'stop'): string => execFileSync(REDIS_SCRIPT, [command], { env: redisEnv, encoding: 'utf8' });
+const redis = (command: 'start' | 'stop' | 'pid'): string => execFileSync(REDIS_SCRIPT, [command], { env: redisEnv, encoding: 'utf8' });
 
 const eventType = avro.Type.forSchema(JSON.parse(readFileSync(STORE_INPUT_SCHEMA, 'utf8')) as avro.Schema);
 const predictionType = avro.Type.forSchema(JSON.parse(readFileSync(PREDICTION_SCHEMA, 'utf8')) as avro.Schema);
@@ -180,6 +185,68 @@ describe('integration: features from Redis (issue 15)', () => {
     for (const m of scored) {
       const index = Number(m.key?.toString().slice(1));
       assert.equal((predictionType.fromBuffer(m.value as Buffer) as Prediction).score, (cases[index] as StoreCase).expectedScore, `event ${index}`);
+    }
+  });
+
+  it('score-file with a `wait` feature and Redis frozen: the batch waits and is scored once Redis answers; past BATCH_DEPENDENCY_WAIT_MS the job fails with FEATURE_STORE_UNAVAILABLE and writes no file', async () => {
+    const cases = storeCases('file-').slice(0, 50);
+    await seed(cases);
+    const dir = mkdtempSync(join(tmpdir(), 'stream-scorer-store-file-'));
+    const input = join(dir, 'events.avro');
+    await writeContainerFile(input, eventType, cases.map((c) => c.event));
+    const config = (env: Record<string, string>) =>
+      testConfig({ MODEL_PATH: STORE_MODEL_PATH, INPUT_SCHEMA: STORE_INPUT_SCHEMA, FEATURE_STORE_ADDRESS: `127.0.0.1:${REDIS_PORT}`, FEATURE_STORE_TIMEOUT_MS: '300', FEATURE_STORE_BREAKER_OPEN_MS: '300', RETRY_BACKOFF_MAX_MS: '500', ...env });
+    const pid = Number(redis('pid').trim());
+    process.kill(pid, 'SIGSTOP');
+    let continued = false;
+    try {
+      const started = Date.now();
+      await assert.rejects(scoreFile(config({ BATCH_DEPENDENCY_WAIT_MS: '1500' }), createLogger('silent'), { input, outDir: join(dir, 'gave-up') }), /FEATURE_STORE_UNAVAILABLE: .*BATCH_DEPENDENCY_WAIT_MS=1500/);
+      assert.ok(Date.now() - started >= 1_500, 'it waited before giving up');
+      assert.equal(existsSync(join(dir, 'gave-up', `${outputName(input)}.predictions.avro`)), false, 'no predictions file from a job that gave up');
+
+      const job = scoreFile(config({ BATCH_DEPENDENCY_WAIT_MS: '60000' }), createLogger('silent'), { input, outDir: join(dir, 'waited') });
+      await new Promise((r) => setTimeout(r, 2_000));
+      process.kill(pid, 'SIGCONT');
+      continued = true;
+      const summary = await job;
+      assert.equal(summary.predictions, cases.length, 'every event scored after the wait');
+      assert.equal(summary.deadLetters, 0);
+      const scored = (await readContainerFile(join(dir, 'waited', `${outputName(input)}.predictions.avro`))) as { event_id: string; score: number }[];
+      const expected = new Map(cases.map((c) => [String(c.event.event_id), c.expectedScore]));
+      for (const p of scored) assert.equal(p.score, expected.get(p.event_id), `event ${p.event_id}`);
+    } finally {
+      if (!continued) process.kill(pid, 'SIGCONT');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('backfill with a `wait` feature and Redis frozen longer than the scan\'s idle time: the batch waits (the read is not idle while it does), then all is scored once', async () => {
+    const topics = await createTestTopics(kafka, 'store-backfill', 3);
+    const cases = storeCases('bf-').slice(0, 40);
+    await seed(cases);
+    await produce(kafka, topics.input, messages(cases));
+    const pid = Number(redis('pid').trim());
+    process.kill(pid, 'SIGSTOP');
+    let continued = false;
+    try {
+      const job = backfill(
+        testConfig({ ...topicEnv(topics), MODEL_PATH: STORE_MODEL_PATH, INPUT_SCHEMA: STORE_INPUT_SCHEMA, FEATURE_STORE_ADDRESS: `127.0.0.1:${REDIS_PORT}`, FEATURE_STORE_TIMEOUT_MS: '300', FEATURE_STORE_BREAKER_OPEN_MS: '300', RETRY_BACKOFF_MAX_MS: '500' }),
+        createLogger('silent'),
+        { range: {}, toTopic: topics.output, deadLetterTopic: topics.deadLetter, idleMs: 1_500 },
+      );
+      await new Promise((r) => setTimeout(r, 4_000));
+      process.kill(pid, 'SIGCONT');
+      continued = true;
+      const summary = await job;
+      assert.equal(summary.events, cases.length, 'the whole range was read although the batch waited past idleMs');
+      assert.equal(summary.predictions, cases.length);
+      assert.equal(summary.deadLetters, 0);
+      const report = await settle(topics, cases.length);
+      assert.equal(report.lost, 0, formatReport(report));
+      assert.equal(report.duplicated, 0, formatReport(report));
+    } finally {
+      if (!continued) process.kill(pid, 'SIGCONT');
     }
   });
 
