@@ -168,11 +168,11 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     running.splice(running.indexOf(scorer), 1);
   }
 
-  async function settle(t: TestContext, topics: TestTopics, expected: number): Promise<VerifyReport> {
+  async function settle(t: TestContext, topics: TestTopics, expected: number, readCommitted = false): Promise<VerifyReport> {
     const deadline = Date.now() + 60_000;
     let report: VerifyReport;
     for (;;) {
-      report = await verifyTopics(kafka, { inputs: [topics.input], output: topics.output, deadLetter: topics.deadLetter }, predictionType, false);
+      report = await verifyTopics(kafka, { inputs: [topics.input], output: topics.output, deadLetter: topics.deadLetter }, predictionType, readCommitted);
       if ((report.lost === 0 && report.eventsIn >= expected) || Date.now() > deadline) break;
       await sleep(1_000);
     }
@@ -253,14 +253,16 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     await stop(scorer);
   });
 
-  it('Redis frozen (SIGSTOP) past the time-out under unavailable: wait: the breaker opens, /readyz waits; after SIGCONT it closes, nothing lost or dead-lettered', async (t) => {
-    const topics = await createTestTopics(kafka, 'store-fault-freeze', 3);
-    const cases = storeCases('ffz-');
+  // Both guarantees: exactly-once waits inside its transactions (one per input partition) while the store is frozen.
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const) {
+  it(`[${guarantee}] Redis frozen (SIGSTOP) past the time-out under unavailable: wait: the breaker opens, /readyz waits; after SIGCONT it closes, nothing lost or dead-lettered`, async (t) => {
+    const topics = await createTestTopics(kafka, `store-fault-freeze-${guarantee === 'exactly-once' ? 'eos' : 'alo'}`, 3);
+    const cases = storeCases(`ffz${guarantee === 'exactly-once' ? 'e' : 'a'}-`);
     const [first, second] = [cases.slice(0, 60), cases.slice(60)];
     await seed(cases);
     const TIMEOUT_MS = 300;
     const OPEN_MS = 1_000;
-    const scorer = await start(topics, { FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '3', FEATURE_STORE_BREAKER_OPEN_MS: String(OPEN_MS) });
+    const scorer = await start(topics, { PROCESSING_GUARANTEE: guarantee, FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '3', FEATURE_STORE_BREAKER_OPEN_MS: String(OPEN_MS) });
     const { service, monitoring } = scorer;
     await produce(kafka, topics.input, messages(first, 0));
     await waitFor(() => service.stats.consumed >= first.length, 60_000, 'the first wave scored');
@@ -291,7 +293,7 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     const closedAfter = Date.now() - resumedAt;
     assert.equal(state.feature_store_breaker, 'closed', 'a probe after SIGCONT closes the breaker');
     await waitFor(() => service.stats.consumed >= cases.length, 60_000, 'the second wave scored after SIGCONT');
-    const report = await settle(t, topics, cases.length);
+    const report = await settle(t, topics, cases.length, guarantee === 'exactly-once');
     assert.equal(report.eventsIn, cases.length, formatReport(report));
     assert.equal(report.lost, 0, formatReport(report));
     assert.equal(report.duplicated, 0, formatReport(report));
@@ -312,9 +314,10 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
     // a lookup that outlasted its time-out would push it past this.
     assert.ok(openedAfter <= 3 * (TIMEOUT_MS + 500) + 3_000, `the breaker opened ${openedAfter} ms after SIGSTOP`);
     assert.ok(closedAfter <= OPEN_MS + TIMEOUT_MS + 2_000, `closed ${closedAfter} ms after SIGCONT`);
-    t.diagnostic(`breaker opened ${openedAfter} ms after SIGSTOP (time-out ${TIMEOUT_MS} ms, 3 failures), closed ${closedAfter} ms after SIGCONT (open period ${OPEN_MS} ms); timeouts ${metric(text2, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' })}, breaker-open lookups ${metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' })}, batch retries ${metric(text2, 'stream_scorer_batch_retries_total', { failure: 'feature-store' })}`);
+    t.diagnostic(`${guarantee}: breaker opened ${openedAfter} ms after SIGSTOP (time-out ${TIMEOUT_MS} ms, 3 failures), closed ${closedAfter} ms after SIGCONT (open period ${OPEN_MS} ms); timeouts ${metric(text2, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' })}, breaker-open lookups ${metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' })}, batch retries ${metric(text2, 'stream_scorer_batch_retries_total', { failure: 'feature-store' })}`);
     await stop(scorer);
   });
+  }
 
   it('text that is not a number in a hash field ("abc" for a double): FEATURE_MISSING naming the feature, the key and the text under missing: dead-letter; the flagged default under missing: default', async (t) => {
     const cases = storeCases('fwt-').slice(0, 30);
