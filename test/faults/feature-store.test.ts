@@ -255,68 +255,68 @@ describe('faults: the feature store (issue 15)', { concurrency: 1 }, () => {
 
   // Both guarantees: exactly-once waits inside its transactions (one per input partition) while the store is frozen.
   for (const guarantee of ['at-least-once', 'exactly-once'] as const) {
-  it(`[${guarantee}] Redis frozen (SIGSTOP) past the time-out under unavailable: wait: the breaker opens, /readyz waits; after SIGCONT it closes, nothing lost or dead-lettered`, async (t) => {
-    const topics = await createTestTopics(kafka, `store-fault-freeze-${guarantee === 'exactly-once' ? 'eos' : 'alo'}`, 3);
-    const cases = storeCases(`ffz${guarantee === 'exactly-once' ? 'e' : 'a'}-`);
-    const [first, second] = [cases.slice(0, 60), cases.slice(60)];
-    await seed(cases);
-    const TIMEOUT_MS = 300;
-    const OPEN_MS = 1_000;
-    const scorer = await start(topics, { PROCESSING_GUARANTEE: guarantee, FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '3', FEATURE_STORE_BREAKER_OPEN_MS: String(OPEN_MS) });
-    const { service, monitoring } = scorer;
-    await produce(kafka, topics.input, messages(first, 0));
-    await waitFor(() => service.stats.consumed >= first.length, 60_000, 'the first wave scored');
+    it(`[${guarantee}] Redis frozen (SIGSTOP) past the time-out under unavailable: wait: the breaker opens, /readyz waits; after SIGCONT it closes, nothing lost or dead-lettered`, async (t) => {
+      const topics = await createTestTopics(kafka, `store-fault-freeze-${guarantee === 'exactly-once' ? 'eos' : 'alo'}`, 3);
+      const cases = storeCases(`ffz${guarantee === 'exactly-once' ? 'e' : 'a'}-`);
+      const [first, second] = [cases.slice(0, 60), cases.slice(60)];
+      await seed(cases);
+      const TIMEOUT_MS = 300;
+      const OPEN_MS = 1_000;
+      const scorer = await start(topics, { PROCESSING_GUARANTEE: guarantee, FEATURE_STORE_TIMEOUT_MS: String(TIMEOUT_MS), FEATURE_STORE_BREAKER_FAILURES: '3', FEATURE_STORE_BREAKER_OPEN_MS: String(OPEN_MS) });
+      const { service, monitoring } = scorer;
+      await produce(kafka, topics.input, messages(first, 0));
+      await waitFor(() => service.stats.consumed >= first.length, 60_000, 'the first wave scored');
 
-    const pid = Number(redisScript('pid'));
-    process.kill(pid, 'SIGSTOP');
-    frozen = pid;
-    const stoppedAt = Date.now();
-    await produce(kafka, topics.input, messages(second, first.length));
-    let state = await monitoring.readiness.check();
-    for (const deadline = Date.now() + 30_000; state.feature_store_breaker !== 'open' && Date.now() < deadline; state = await monitoring.readiness.check()) await sleep(20);
-    const openedAfter = Date.now() - stoppedAt;
-    assert.equal(state.feature_store_breaker, 'open', 'three timed-out lookups open the breaker');
-    assert.equal(state.checks.feature_store, 'waiting');
-    assert.equal(state.ready, false);
-    assert.match(state.feature_store_error ?? '', /FEATURE_STORE_TIMEOUT_MS=300|circuit breaker/);
-    const text = await monitoring.metrics.text();
-    assert.equal(metric(text, 'stream_scorer_feature_store_breaker_state'), 2);
-    assert.ok(metric(text, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' }) >= 3, 'the lookups timed out');
-    // Frozen a while longer: the open breaker fails lookups at once, half-open probes time out again.
-    await sleep(2 * OPEN_MS + TIMEOUT_MS);
-    assert.equal(service.stats.consumed, first.length, 'nothing of the second wave accounted for while Redis is frozen');
+      const pid = Number(redisScript('pid'));
+      process.kill(pid, 'SIGSTOP');
+      frozen = pid;
+      const stoppedAt = Date.now();
+      await produce(kafka, topics.input, messages(second, first.length));
+      let state = await monitoring.readiness.check();
+      for (const deadline = Date.now() + 30_000; state.feature_store_breaker !== 'open' && Date.now() < deadline; state = await monitoring.readiness.check()) await sleep(20);
+      const openedAfter = Date.now() - stoppedAt;
+      assert.equal(state.feature_store_breaker, 'open', 'three timed-out lookups open the breaker');
+      assert.equal(state.checks.feature_store, 'waiting');
+      assert.equal(state.ready, false);
+      assert.match(state.feature_store_error ?? '', /FEATURE_STORE_TIMEOUT_MS=300|circuit breaker/);
+      const text = await monitoring.metrics.text();
+      assert.equal(metric(text, 'stream_scorer_feature_store_breaker_state'), 2);
+      assert.ok(metric(text, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' }) >= 3, 'the lookups timed out');
+      // Frozen a while longer: the open breaker fails lookups at once, half-open probes time out again.
+      await sleep(2 * OPEN_MS + TIMEOUT_MS);
+      assert.equal(service.stats.consumed, first.length, 'nothing of the second wave accounted for while Redis is frozen');
 
-    process.kill(pid, 'SIGCONT');
-    frozen = undefined;
-    const resumedAt = Date.now();
-    for (state = await monitoring.readiness.check(); state.feature_store_breaker !== 'closed' && Date.now() - resumedAt < 30_000; state = await monitoring.readiness.check()) await sleep(20);
-    const closedAfter = Date.now() - resumedAt;
-    assert.equal(state.feature_store_breaker, 'closed', 'a probe after SIGCONT closes the breaker');
-    await waitFor(() => service.stats.consumed >= cases.length, 60_000, 'the second wave scored after SIGCONT');
-    const report = await settle(t, topics, cases.length, guarantee === 'exactly-once');
-    assert.equal(report.eventsIn, cases.length, formatReport(report));
-    assert.equal(report.lost, 0, formatReport(report));
-    assert.equal(report.duplicated, 0, formatReport(report));
-    assert.equal(report.deadLetters, 0, formatReport(report));
-    assert.equal(report.predictions, cases.length, formatReport(report));
-    await assertScores(kafka, topics.output, cases);
-    const after = await monitoring.readiness.check();
-    assert.equal(after.checks.feature_store, 'available');
-    assert.equal(after.ready, true);
-    const text2 = await monitoring.metrics.text();
-    assert.equal(metric(text2, 'stream_scorer_feature_store_breaker_state'), 0);
-    assert.ok(metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' }) >= 1, 'lookups failed at once while open');
-    // Opened by three failed lookups of TIMEOUT_MS each: one after another with one partition at a
-    // time, side by side when partitions are handled at once (CONSUMER_CONCURRENT_PARTITIONS), so
-    // never before one time-out has passed. Closed by the first probe after SIGCONT (at most OPEN_MS away).
-    assert.ok(openedAfter >= TIMEOUT_MS - 50, `the breaker opened before a lookup could time out (${openedAfter} ms)`);
-    // … and no later than three time-outs and three retry backoffs (RETRY_BACKOFF_MAX_MS 500) with slack for a loaded machine:
-    // a lookup that outlasted its time-out would push it past this.
-    assert.ok(openedAfter <= 3 * (TIMEOUT_MS + 500) + 3_000, `the breaker opened ${openedAfter} ms after SIGSTOP`);
-    assert.ok(closedAfter <= OPEN_MS + TIMEOUT_MS + 2_000, `closed ${closedAfter} ms after SIGCONT`);
-    t.diagnostic(`${guarantee}: breaker opened ${openedAfter} ms after SIGSTOP (time-out ${TIMEOUT_MS} ms, 3 failures), closed ${closedAfter} ms after SIGCONT (open period ${OPEN_MS} ms); timeouts ${metric(text2, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' })}, breaker-open lookups ${metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' })}, batch retries ${metric(text2, 'stream_scorer_batch_retries_total', { failure: 'feature-store' })}`);
-    await stop(scorer);
-  });
+      process.kill(pid, 'SIGCONT');
+      frozen = undefined;
+      const resumedAt = Date.now();
+      for (state = await monitoring.readiness.check(); state.feature_store_breaker !== 'closed' && Date.now() - resumedAt < 30_000; state = await monitoring.readiness.check()) await sleep(20);
+      const closedAfter = Date.now() - resumedAt;
+      assert.equal(state.feature_store_breaker, 'closed', 'a probe after SIGCONT closes the breaker');
+      await waitFor(() => service.stats.consumed >= cases.length, 60_000, 'the second wave scored after SIGCONT');
+      const report = await settle(t, topics, cases.length, guarantee === 'exactly-once');
+      assert.equal(report.eventsIn, cases.length, formatReport(report));
+      assert.equal(report.lost, 0, formatReport(report));
+      assert.equal(report.duplicated, 0, formatReport(report));
+      assert.equal(report.deadLetters, 0, formatReport(report));
+      assert.equal(report.predictions, cases.length, formatReport(report));
+      await assertScores(kafka, topics.output, cases);
+      const after = await monitoring.readiness.check();
+      assert.equal(after.checks.feature_store, 'available');
+      assert.equal(after.ready, true);
+      const text2 = await monitoring.metrics.text();
+      assert.equal(metric(text2, 'stream_scorer_feature_store_breaker_state'), 0);
+      assert.ok(metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' }) >= 1, 'lookups failed at once while open');
+      // Opened by three failed lookups of TIMEOUT_MS each: one after another with one partition at a
+      // time, side by side when partitions are handled at once (CONSUMER_CONCURRENT_PARTITIONS), so
+      // never before one time-out has passed. Closed by the first probe after SIGCONT (at most OPEN_MS away).
+      assert.ok(openedAfter >= TIMEOUT_MS - 50, `the breaker opened before a lookup could time out (${openedAfter} ms)`);
+      // … and no later than three time-outs and three retry backoffs (RETRY_BACKOFF_MAX_MS 500) with slack for a loaded machine:
+      // a lookup that outlasted its time-out would push it past this.
+      assert.ok(openedAfter <= 3 * (TIMEOUT_MS + 500) + 3_000, `the breaker opened ${openedAfter} ms after SIGSTOP`);
+      assert.ok(closedAfter <= OPEN_MS + TIMEOUT_MS + 2_000, `closed ${closedAfter} ms after SIGCONT`);
+      t.diagnostic(`${guarantee}: breaker opened ${openedAfter} ms after SIGSTOP (time-out ${TIMEOUT_MS} ms, 3 failures), closed ${closedAfter} ms after SIGCONT (open period ${OPEN_MS} ms); timeouts ${metric(text2, 'stream_scorer_feature_store_errors_total', { kind: 'timeout' })}, breaker-open lookups ${metric(text2, 'stream_scorer_feature_store_lookups_total', { result: 'breaker-open' })}, batch retries ${metric(text2, 'stream_scorer_batch_retries_total', { failure: 'feature-store' })}`);
+      await stop(scorer);
+    });
   }
 
   it('text that is not a number in a hash field ("abc" for a double): FEATURE_MISSING naming the feature, the key and the text under missing: dead-letter; the flagged default under missing: default', async (t) => {
