@@ -50,13 +50,15 @@ describe('tuneHeap', () => {
     const run = spawnSync(process.execPath, ['--trace-pretenuring', '--trace-pretenuring-statistics', '--max-semi-space-size=8', '--import', 'tsx', script, mode], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /kept \d+/);
-    return { tenured: (run.stdout.match(/=> tenure/g) ?? []).length, output: run.stdout.slice(0, 2000) };
+    // Any decision about a site counts: "maybe tenure" comes first, and whether V8 gets to "tenure"
+    // depends on the young generation reaching its maximum size, which a busy machine can delay.
+    return { tenured: (run.stdout.match(/AllocationSite\(.*=> (maybe tenure|tenure)/g) ?? []).length, output: run.stdout.slice(0, 2000) };
   };
   it('turns allocation-site pretenuring off unless HEAP_PRETENURING asks for it', () => {
     // The same allocations: pretenured with the setting on (so the workload does trigger it), never with it off.
     const on = decisions('on');
-    assert.ok(on.tenured > 0, `with HEAP_PRETENURING=true V8 pretenures the workload's site:\n${on.output}`);
+    assert.ok(on.tenured > 0, `with HEAP_PRETENURING=true V8 weighs pretenuring the workload's site:\n${on.output}`);
     const off = decisions('off');
-    assert.equal(off.tenured, 0, `no site is pretenured by default:\n${off.output}`);
+    assert.equal(off.tenured, 0, `no site is even considered for pretenuring by default:\n${off.output}`);
   });
 });
