@@ -5,8 +5,8 @@ import avro from 'avsc';
 import { type ReadinessReport } from '../../src/health/readiness';
 import { type RunningService } from '../../src/service';
 import { type Monitoring } from '../../src/telemetry/monitoring';
-import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
-import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, seedStore, storeCases } from '../support/feature-store';
+import { type VerifyReport, formatReport } from '../../src/verify/verify';
+import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, seedStore, settleStoreTopics, storeCases } from '../support/feature-store';
 import { type TestTopics, collect, createTestTopics, produce, testKafka } from '../support/kafka';
 import { PREDICTION_SCHEMA } from '../support/model';
 import { type SecureRedis, startSecureRedis } from '../support/redis-tls';
@@ -74,14 +74,7 @@ describe('integration: the feature store over TLS with an ACL user (issue 15)', 
     running.splice(running.indexOf(started), 1);
   }
 
-  async function settle(topics: TestTopics, expected: number): Promise<VerifyReport> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const report = await verifyTopics(kafka, { inputs: [topics.input], output: topics.output, deadLetter: topics.deadLetter }, predictionType, false);
-      if ((report.lost === 0 && report.eventsIn >= expected) || Date.now() > deadline) return report;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  }
+  const settle = (topics: TestTopics, expected: number): Promise<VerifyReport> => settleStoreTopics(kafka, topics, expected, predictionType);
 
   /** Batches held for the store, and /readyz's store error once it says `what`. */
   async function heldWith(started: { service: RunningService; monitoring: Monitoring }, what: RegExp): Promise<ReadinessReport> {

@@ -11,12 +11,12 @@ import { readTopic } from '../../src/kafka/reader';
 import { H } from '../../src/output/headers';
 import { type RunningService } from '../../src/service';
 import { type Monitoring } from '../../src/telemetry/monitoring';
-import { type VerifyReport, formatReport, verifyTopics } from '../../src/verify/verify';
+import { type VerifyReport, formatReport } from '../../src/verify/verify';
 import { type TestTopics, collect, createTestTopics, headerText, produce, testKafka, topicEnv } from '../support/kafka';
 import { ROOT, PREDICTION_SCHEMA, testConfig } from '../support/model';
 import { readContainerFile, writeContainerFile } from '../support/container';
 import { createLogger } from '../../src/telemetry/logger';
-import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, seedStore, storeCases } from '../support/feature-store';
+import { type StoreCase, STORE_INPUT_SCHEMA, STORE_MODEL_PATH, seedStore, settleStoreTopics, storeCases } from '../support/feature-store';
 import { samples } from '../support/prometheus';
 import { waitFor, startMonitoredScorer } from '../support/scorer';
 
@@ -250,12 +250,5 @@ describe('integration: features from Redis (issue 15)', () => {
     }
   });
 
-  async function settle(topics: TestTopics, expected: number): Promise<VerifyReport> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const report = await verifyTopics(kafka, { inputs: [topics.input], output: topics.output, deadLetter: topics.deadLetter }, predictionType, false);
-      if ((report.lost === 0 && report.eventsIn >= expected) || Date.now() > deadline) return report;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  }
+  const settle = (topics: TestTopics, expected: number): Promise<VerifyReport> => settleStoreTopics(kafka, topics, expected, predictionType);
 });

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import { type PredictionDecoder, type VerifyReport, verifyTopics } from '../../src/verify/verify';
+import type { TestTopics } from './kafka';
 import { ROOT } from './model';
 import { zooReference } from './zoo';
 
@@ -56,4 +59,14 @@ export async function seedStore(options: RedisOptions, cases: readonly StoreCase
   for (const c of cases) for (const [key, hash] of Object.entries(c.hashes)) if (!skip.has(key)) pipeline.hset(key, hash);
   await pipeline.exec();
   await client.quit();
+}
+
+/** `stream-scorer verify` of a test's topics, again every second until nothing is lost and every input is in (or 60 s passed). */
+export async function settleStoreTopics(kafka: Kafka, topics: TestTopics, expected: number, predictionType: PredictionDecoder): Promise<VerifyReport> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const report = await verifyTopics(kafka, { inputs: [topics.input], output: topics.output, deadLetter: topics.deadLetter }, predictionType, false);
+    if ((report.lost === 0 && report.eventsIn >= expected) || Date.now() > deadline) return report;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
 }
